@@ -1,0 +1,73 @@
+"""Sift's Chalice app: HTTP routes, one Lambda per documented operation, and the S3 event handler.
+
+Thin on purpose: every route and Lambda is generated from ``chalicelib.api.operations.OPERATIONS`` and ends in the
+same ``invoke``. Importing this module loads neither numpy, tantivy nor any model: the service is built on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from chalice import Chalice, Response
+
+from chalicelib.api.operations import OPERATIONS, Operation, invoke
+from chalicelib.core.events import ObjectEvent, parse_eventbridge_s3
+from chalicelib.settings import service
+
+app = Chalice(app_name="sift")
+app.debug = os.environ.get("SIFT_STAGE", "local") == "local" and os.environ.get("SIFT_DEBUG") == "true"
+
+# Chalice refuses bodies of content types a route does not list; Sift reads the raw body itself and answers a
+# malformed one with the documented error envelope, so every common type is let through.
+_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+
+
+def _http_view(operation: Operation) -> Any:
+    def view(**path_params: str) -> Response:
+        request = app.current_request
+        context = request.context or {}
+        result = invoke(
+            service,
+            operation,
+            path_params=path_params,
+            query_params=dict(request.query_params or {}),
+            body=request.raw_body if operation.method != "GET" else None,
+            request_id=context.get("requestId"),
+        )
+        return Response(body=json.dumps(result.body, ensure_ascii=False), status_code=result.status,
+                        headers={"Content-Type": "application/json; charset=utf-8"})
+
+    view.__name__ = f"http_{operation.name}"
+    return view
+
+
+def _lambda_handler(operation: Operation) -> Any:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Direct invocation: the event is the request body with the path parameters beside it."""
+        body = dict(event)
+        path_params = {"WorkspaceId": str(body.pop("WorkspaceId", ""))}
+        result = invoke(service, operation, path_params=path_params, body=body,
+                        request_id=getattr(context, "aws_request_id", None))
+        return result.body
+
+    handler.__name__ = operation.name
+    return handler
+
+
+for _operation in OPERATIONS:
+    app.route(_operation.path, methods=[_operation.method], content_types=_CONTENT_TYPES)(_http_view(_operation))
+    app.lambda_function(name=_operation.name)(_lambda_handler(_operation))
+
+
+@app.on_cw_event(
+    {"source": ["aws.s3"], "detail-type": ["Object Created", "Object Deleted"]}, name="OnObjectEvent"
+)
+def on_object_event(event: Any) -> dict[str, Any]:
+    """S3 → EventBridge → index or remove the object in every knowledge base whose SourceURI holds it."""
+    object_event: ObjectEvent = parse_eventbridge_s3(event.to_dict())
+    if object_event.created:
+        outcomes = service().on_object_created(object_event.uri)
+        return {"uri": object_event.uri, "indexed": [outcome.status for outcome in outcomes]}
+    return {"uri": object_event.uri, "removed": service().on_object_removed(object_event.uri)}

@@ -1,0 +1,165 @@
+"""Wire models of the knowledge-base API family (Model Studio / Bailian): Retrieve and its supporting operations.
+
+Field names, defaults and ranges follow ``seeds/001_…`` (English) and ``seeds/004_…`` (Japanese). Where the pages are
+silent Sift chooses, and the README lists each choice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from chalicelib.api.common import RequestModel, ResponseModel
+from chalicelib.core.filters import Group, parse_search_filters
+
+# Identifiers Sift generates or accepts: letters, digits, "_" and "-".
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+WorkspaceId = Annotated[str, Field(pattern=ID_PATTERN)]
+IndexId = Annotated[str, Field(pattern=ID_PATTERN)]
+
+# The Query is documented as unlimited; an upper bound still protects the service. 20,000 characters is far beyond
+# any real question and well inside what the embedders accept after truncation.
+MAX_QUERY_CHARS = 20_000
+MAX_MESSAGE_CHARS = 1_000
+MAX_HISTORY_MESSAGES = 100
+MAX_IMAGES = 10
+
+RerankModelName = Literal["qwen3-rerank-hybrid", "qwen3-rerank", "gte-rerank-hybrid", "gte-rerank"]
+RERANK_MODEL_NAMES: tuple[str, ...] = RerankModelName.__args__  # type: ignore[attr-defined]
+DEFAULT_RERANK_MODEL = "qwen3-rerank-hybrid"
+RewriteModelName = Literal["conv-rewrite-qwen-1.8b"]
+
+
+class RerankConfig(RequestModel):
+    model_name: RerankModelName | None = None
+    rerank_mode: Literal["qa", "similar", "custom"] = "qa"
+    rerank_instruct: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | None = None
+    rerank_min_score: Annotated[float, Field(ge=0.01, le=1.0)] | None = None
+    rerank_top_n: Annotated[int, Field(ge=1, le=20)] = 5
+
+    @model_validator(mode="after")
+    def _custom_needs_instruction(self) -> RerankConfig:
+        if self.rerank_mode == "custom" and not self.rerank_instruct:
+            raise ValueError("RerankInstruct is required when RerankMode is custom")
+        return self
+
+
+class RewriteConfig(RequestModel):
+    model_name: RewriteModelName = "conv-rewrite-qwen-1.8b"
+
+
+class HistoryMessage(RequestModel):
+    role: Literal["user", "assistant"] = Field(validation_alias="role", serialization_alias="role")
+    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] = Field(
+        validation_alias="content", serialization_alias="content"
+    )
+
+
+class RetrieveRequest(RequestModel):
+    """POST /{WorkspaceId}/index/retrieve. ``search_filters`` arrives parsed into a typed tree."""
+
+    index_id: IndexId
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
+    dense_similarity_top_k: Annotated[int, Field(ge=0, le=100)] = 100
+    sparse_similarity_top_k: Annotated[int, Field(ge=0, le=100)] = 100
+    enable_reranking: bool = True
+    enable_rewrite: bool = False
+    rerank: Annotated[list[RerankConfig], Field(max_length=1)] | None = None
+    rewrite: Annotated[list[RewriteConfig], Field(max_length=1)] | None = None
+    save_retriever_history: bool = False
+    search_filters: Group | None = None
+    images: Annotated[list[Annotated[str, Field(max_length=2048)]], Field(max_length=MAX_IMAGES)] | None = None
+    query_history: Annotated[list[HistoryMessage], Field(max_length=MAX_HISTORY_MESSAGES)] | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _query_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("search_filters", mode="plain")
+    @classmethod
+    def _parse_filters(cls, value: Any) -> Group | None:
+        return parse_search_filters(value)
+
+    @model_validator(mode="after")
+    def _one_leg_on(self) -> RetrieveRequest:
+        if self.dense_similarity_top_k + self.sparse_similarity_top_k == 0:
+            raise ValueError("DenseSimilarityTopK and SparseSimilarityTopK cannot both be 0")
+        return self
+
+    @property
+    def rerank_config(self) -> RerankConfig:
+        return self.rerank[0] if self.rerank else RerankConfig()
+
+
+class Node(ResponseModel):
+    text: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class RetrieveData(ResponseModel):
+    nodes: list[Node]
+
+
+# --- supporting operations ------------------------------------------------------------------------------------------
+
+
+class CreateIndexRequest(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    description: Annotated[str, Field(max_length=1000)] = ""
+    structure_type: Literal["unstructured"] = "unstructured"
+    source_uri: Annotated[str, Field(max_length=2048)] | None = Field(default=None, alias="SourceURI")
+    chunk_size: Annotated[int, Field(ge=1, le=2048)] = 500
+    overlap_size: Annotated[int, Field(ge=0, le=1024)] = 100
+    rerank_model_name: RerankModelName = DEFAULT_RERANK_MODEL
+    rerank_min_score: Annotated[float, Field(ge=0.01, le=1.0)] | None = None
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> CreateIndexRequest:
+        if self.overlap_size >= self.chunk_size:
+            raise ValueError("OverlapSize must be smaller than ChunkSize")
+        return self
+
+
+class IndexRef(RequestModel):
+    index_id: IndexId
+
+
+class PageRequest(RequestModel):
+    page_number: Annotated[int, Field(ge=1)] = 1
+    page_size: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class ListIndicesRequest(PageRequest):
+    index_name: Annotated[str, Field(max_length=64)] | None = None
+
+
+class SubmitJobRequest(RequestModel):
+    index_id: IndexId
+    source_uris: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=2048)]], Field(min_length=1, max_length=1000)
+    ] | None = Field(default=None, alias="SourceURIs")
+
+
+class JobStatusRequest(RequestModel):
+    index_id: IndexId
+    job_id: Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class ListDocumentsRequest(PageRequest):
+    index_id: IndexId
+    document_name: Annotated[str, Field(max_length=1024)] | None = None
+    document_status: Literal["FINISH", "FAILED", "EMPTY"] | None = None
+
+
+class DeleteDocumentsRequest(RequestModel):
+    index_id: IndexId
+    document_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=1, max_length=100)]
+
+
+class HistoryRequest(PageRequest):
+    index_id: IndexId

@@ -1,0 +1,97 @@
+"""Shared pieces of the wire models: PascalCase aliases, strict request parsing, validation-error translation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_pascal
+
+from chalicelib.api.errors import InvalidParameterError
+
+# The largest request body any operation accepts; larger bodies are refused before parsing.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class RequestModel(BaseModel):
+    """Requests: PascalCase on the wire, unknown fields refused, no type coercion ("5" is not an integer)."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=to_pascal, serialization_alias=to_pascal),
+        extra="forbid",
+        strict=True,
+        frozen=True,
+    )
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(serialization_alias=to_pascal), populate_by_name=True, frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="json")
+
+
+Request = TypeVar("Request", bound=RequestModel)
+
+# Pydantic speaks Python; callers speak JSON.
+_JSON_WORDS = (
+    ("a valid dictionary", "an object"),
+    ("a valid list", "an array"),
+    ("a valid string", "a string"),
+    ("a valid integer", "an integer"),
+    ("a valid number", "a number"),
+    ("a valid boolean", "a boolean (true or false)"),
+    ("Extra inputs are not permitted", "is not a known parameter"),
+    ("Field required", "is required"),
+)
+
+
+def parse_request(model: type[Request], payload: Mapping[str, Any], *, strict: bool = True) -> Request:
+    """Validate ``payload`` against ``model``; the first problem becomes an ``InvalidParameterError`` naming the field.
+
+    ``strict=False`` is for query strings, where every value arrives as text ("10" must become 10).
+    """
+    try:
+        return model.model_validate(payload, strict=strict)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+        raise InvalidParameterError(wire_path(error["loc"]), _plain(error["msg"])) from None
+
+
+def decode_json_body(raw: bytes | None) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is an empty object."""
+    if raw is None or not raw.strip():
+        return {}
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise InvalidParameterError("body", f"is not valid JSON ({reason})") from None
+    if not isinstance(body, dict):
+        raise InvalidParameterError("body", "must be a JSON object")
+    return body
+
+
+def wire_path(location: tuple[int | str, ...]) -> str:
+    """``("Rerank", 0, "RerankTopN")`` → ``Rerank[0].RerankTopN``."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def _plain(message: str) -> str:
+    for python, plain in _JSON_WORDS:
+        message = message.replace(python, plain)
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return message

@@ -1,0 +1,243 @@
+"""The operation registry: every operation once — name, route, request model, handler.
+
+``app.py`` generates the HTTP routes and the per-operation Lambdas from ``OPERATIONS``; both paths end in
+``invoke``, which parses, calls the service and wraps the answer in the family's envelope. Nothing here imports
+Chalice: the adapter hands over plain values.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.api import bailian
+from chalicelib.api.common import RequestModel, decode_json_body, parse_request
+from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
+from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError
+from chalicelib.core.clock import new_request_id
+from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
+from chalicelib.models.base import ChatMessage, RerankMode
+from chalicelib.search.base import DocumentRecord
+from chalicelib.store.base import KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[KnowledgeBaseService, "Call"], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One parsed invocation: the path parameters and the validated request."""
+
+    workspace_id: str
+    request: Any
+    request_id: str
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    method: str
+    path: str
+    family: Family
+    request_model: type[RequestModel]
+    handler: Handler
+    lambda_memory_mb: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+
+
+def invoke(
+    service: Callable[[], KnowledgeBaseService],
+    operation: Operation,
+    *,
+    path_params: Mapping[str, str],
+    query_params: Mapping[str, str] | None = None,
+    body: bytes | Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+) -> Response:
+    """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status."""
+    request_id = request_id or new_request_id()
+    try:
+        payload = dict(body) if isinstance(body, Mapping) else decode_json_body(body)
+        lenient = operation.method == "GET"  # query strings carry numbers as text
+        payload.update(query_params or {})
+        workspace_id = path_params.get("WorkspaceId", "")
+        _check_workspace(workspace_id)
+        request = parse_request(operation.request_model, payload, strict=not lenient)
+        data = operation.handler(service(), Call(workspace_id, request, request_id, payload))
+        return Response(200, success(operation.family, data, request_id))
+    except ServiceError as error:
+        return Response(error.kind.status, failure(operation.family, error, request_id))
+    except Exception:  # the last line of defence: log it with the RequestId, never leak internals
+        logger.exception("unhandled error", extra={"operation": operation.name, "request_id": request_id})
+        return Response(500, failure(operation.family, InternalError(INTERNAL_MESSAGE), request_id))
+
+
+def _check_workspace(workspace_id: str) -> None:
+    if not re.fullmatch(bailian.ID_PATTERN, workspace_id):
+        raise InvalidParameterError("WorkspaceId", "must be 1-64 letters, digits, '_' or '-'")
+
+
+# --- handlers -------------------------------------------------------------------------------------------------------
+
+
+def _retrieve(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.RetrieveRequest = call.request
+    config = request.rerank_config
+    rerank = (
+        RerankOptions(
+            model_name=config.model_name,
+            mode=RerankMode(config.rerank_mode),
+            instruction=config.rerank_instruct or "",
+            min_score=config.rerank_min_score,
+        )
+        if request.enable_reranking
+        else None
+    )
+    history = [ChatMessage(message.role, message.content) for message in request.query_history or []]
+    query = RetrievalQuery(
+        text=request.query,
+        dense_top_k=request.dense_similarity_top_k,
+        sparse_top_k=request.sparse_similarity_top_k,
+        top_n=config.rerank_top_n,
+        filters=request.search_filters,
+        rerank=rerank,
+        history=history,
+        rewrite=request.enable_rewrite,
+    )
+    result = service.retrieve(
+        call.workspace_id, request.index_id, query, request_id=call.request_id,
+        save_history=request.save_retriever_history, request=call.raw,
+    )
+    nodes = [_node(call.workspace_id, request.index_id, item) for item in result.chunks]
+    return bailian.RetrieveData(nodes=nodes).wire()
+
+
+def _node(workspace_id: str, index_id: str, item: RetrievedChunk) -> bailian.Node:
+    chunk = item.chunk
+    metadata = dict(chunk.metadata)
+    metadata.update(
+        nid=chunk.chunk_id, content=chunk.text, workspace_id=workspace_id, pipeline_id=index_id, _id=chunk.chunk_id
+    )
+    return bailian.Node(text=chunk.text, score=round(item.score, 6), metadata=metadata)
+
+
+def _create_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.CreateIndexRequest = call.request
+    kb = service.create(
+        call.workspace_id, name=request.name, description=request.description, source_uri=request.source_uri,
+        chunk_size=request.chunk_size, overlap_size=request.overlap_size,
+        rerank_model_name=request.rerank_model_name, rerank_min_score=request.rerank_min_score,
+    )
+    return {"Id": kb.index_id, "Name": kb.name}
+
+
+def _index_view(service: KnowledgeBaseService, kb: KnowledgeBase) -> dict[str, Any]:
+    return {
+        "Id": kb.index_id, "Name": kb.name, "Description": kb.description, "StructureType": "unstructured",
+        "SourceURI": kb.source_uri, "ChunkSize": kb.chunk_size, "OverlapSize": kb.overlap_size,
+        "RerankModelName": kb.rerank_model_name, "RerankMinScore": kb.rerank_min_score,
+        "EmbeddingModelName": kb.embedding_model, "DocumentCount": service.document_count(kb),
+        "CreateTime": kb.created_at,
+    }
+
+
+def _list_indices(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.ListIndicesRequest = call.request
+    offset = (request.page_number - 1) * request.page_size
+    kbs, total = service.list(call.workspace_id, name=request.index_name, offset=offset, limit=request.page_size)
+    return {"Indices": [_index_view(service, kb) for kb in kbs], "PageNumber": request.page_number,
+            "PageSize": request.page_size, "TotalCount": total}
+
+
+def _delete_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    service.delete(call.workspace_id, call.request.index_id)
+    return {"Id": call.request.index_id}
+
+
+def _submit_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.SubmitJobRequest = call.request
+    job = service.submit_job(call.workspace_id, request.index_id, request.source_uris)
+    return {"Id": job.job_id, "Status": job.status.value}
+
+
+def _job_status(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.JobStatusRequest = call.request
+    job = service.get_job(call.workspace_id, request.index_id, request.job_id)
+    return {
+        "JobId": job.job_id, "Status": job.status.value, "Message": job.message, "CreateTime": job.created_at,
+        "UpdateTime": job.updated_at,
+        "Documents": [
+            {"DocId": doc.doc_id, "DocName": doc.name, "Status": doc.status, "Message": doc.message}
+            for doc in job.documents
+        ],
+    }
+
+
+def _document_view(record: DocumentRecord) -> dict[str, Any]:
+    return {
+        "Id": record.doc_id, "Name": record.name, "Title": record.title, "SourceURI": record.uri,
+        "DocumentType": record.content_type, "Size": record.size, "Status": record.status.value,
+        "Message": record.reason, "ChunkCount": record.chunk_count, "Metadata": dict(record.metadata),
+        "GmtCreate": record.created_at, "GmtModified": record.updated_at,
+    }
+
+
+def _list_documents(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.ListDocumentsRequest = call.request
+    offset = (request.page_number - 1) * request.page_size
+    records, total = service.list_documents(
+        call.workspace_id, request.index_id, name=request.document_name, status=request.document_status,
+        offset=offset, limit=request.page_size,
+    )
+    return {"Documents": [_document_view(record) for record in records], "PageNumber": request.page_number,
+            "PageSize": request.page_size, "TotalCount": total}
+
+
+def _delete_documents(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.DeleteDocumentsRequest = call.request
+    deleted, missing = service.delete_documents(call.workspace_id, request.index_id, request.document_ids)
+    return {"DeletedDocument": deleted, "FailedDocument": missing}
+
+
+def _history(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.HistoryRequest = call.request
+    offset = (request.page_number - 1) * request.page_size
+    records, total = service.history(call.workspace_id, request.index_id, offset=offset, limit=request.page_size)
+    return {
+        "Records": [
+            {"RequestId": r.request_id, "Query": r.query, "RewrittenQuery": r.rewritten_query, "Request": r.request,
+             "Nodes": list(r.nodes), "CreateTime": r.created_at}
+            for r in records
+        ],
+        "PageNumber": request.page_number, "PageSize": request.page_size, "TotalCount": total,
+    }
+
+
+_KB = "/{WorkspaceId}/index"
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("Retrieve", "POST", f"{_KB}/retrieve", Family.BAILIAN, bailian.RetrieveRequest, _retrieve, 2048),
+    Operation("CreateIndex", "POST", f"{_KB}/create", Family.BAILIAN, bailian.CreateIndexRequest, _create_index),
+    Operation("ListIndices", "GET", f"{_KB}/list_indices", Family.BAILIAN, bailian.ListIndicesRequest, _list_indices),
+    Operation("DeleteIndex", "POST", f"{_KB}/delete", Family.BAILIAN, bailian.IndexRef, _delete_index),
+    Operation("SubmitIndexAddDocumentsJob", "POST", f"{_KB}/add_documents_to_index", Family.BAILIAN,
+              bailian.SubmitJobRequest, _submit_job, 2048),
+    Operation("GetIndexJobStatus", "GET", f"{_KB}/job/status", Family.BAILIAN, bailian.JobStatusRequest, _job_status),
+    Operation("ListIndexDocuments", "GET", f"{_KB}/list_index_documents", Family.BAILIAN,
+              bailian.ListDocumentsRequest, _list_documents),
+    Operation("DeleteIndexDocument", "POST", f"{_KB}/delete_index_document", Family.BAILIAN,
+              bailian.DeleteDocumentsRequest, _delete_documents),
+    Operation("ListRetrieverHistory", "GET", f"{_KB}/retriever_history", Family.BAILIAN, bailian.HistoryRequest,
+              _history),
+)
+BY_NAME: dict[str, Operation] = {operation.name: operation for operation in OPERATIONS}

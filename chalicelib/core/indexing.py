@@ -1,0 +1,216 @@
+"""Indexing: source object → text → chunks → embeddings → backend, idempotent per object version.
+
+The same object version indexed twice is a no-op; a changed object replaces all of its chunks; a file that cannot be
+read or parsed is recorded with status FAILED and a Reason and never stops the other files of a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chalicelib.core.chunking import Chunk, chunk_blocks
+from chalicelib.core.clock import utc_now
+from chalicelib.core.extraction import ExtractionError, TextBlock, extract
+from chalicelib.models.base import Embedder
+from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
+from chalicelib.sources.base import ObjectSource, SourceError, SourceObject
+from chalicelib.store.base import JobDocument, KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+# Metadata keys Sift sets on every chunk; a user attribute with one of these names is overridden (README lists them).
+SYSTEM_METADATA_KEYS = frozenset({"doc_id", "doc_name", "title", "hier_title", "file_path", "parent", "position"})
+
+
+@dataclass(frozen=True, slots=True)
+class TextDocument:
+    """A document already in text form (benchmarks, tests, callers that did their own extraction)."""
+
+    doc_id: str
+    name: str
+    title: str
+    text: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    uri: str = ""
+
+
+def document_id(uri: str) -> str:
+    """A stable id per source URI, so re-indexing the same object replaces it instead of adding a copy."""
+    return "doc_" + hashlib.sha256(uri.encode()).hexdigest()[:24]
+
+
+class Indexer:
+    def __init__(
+        self,
+        backend: SearchBackend,
+        embedder: Embedder,
+        sources: Sequence[ObjectSource],
+        *,
+        batch_documents: int = 32,
+    ) -> None:
+        self._backend = backend
+        self._embedder = embedder
+        self._sources = sources
+        self._batch_documents = batch_documents
+
+    # source objects ----------------------------------------------------------------------------------------------
+
+    def list_source(self, uri: str) -> list[str]:
+        return self._source_for(uri).list(uri)
+
+    def index_uris(self, kb: KnowledgeBase, uris: Iterable[str]) -> list[JobDocument]:
+        """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones)."""
+        outcomes: list[JobDocument] = []
+        batch: list[tuple[DocumentRecord, list[Chunk]]] = []
+        for uri in uris:
+            record, chunks = self._prepare_object(kb, uri)
+            if chunks is None:  # this version is indexed already
+                outcomes.append(_outcome(record))
+                continue
+            batch.append((record, chunks))
+            if len(batch) >= self._batch_documents:
+                outcomes.extend(self._write(kb, batch))
+                batch = []
+        outcomes.extend(self._write(kb, batch))
+        return outcomes
+
+    def remove_uri(self, kb: KnowledgeBase, uri: str) -> bool:
+        return self._backend.delete_document(kb.collection, document_id(uri))
+
+    # text documents ----------------------------------------------------------------------------------------------
+
+    def index_texts(self, kb: KnowledgeBase, documents: Iterable[TextDocument]) -> list[JobDocument]:
+        outcomes: list[JobDocument] = []
+        batch: list[tuple[DocumentRecord, list[Chunk]]] = []
+        for document in documents:
+            batch.append(self._prepare_text(kb, document))
+            if len(batch) >= self._batch_documents:
+                outcomes.extend(self._write(kb, batch))
+                batch = []
+        outcomes.extend(self._write(kb, batch))
+        return outcomes
+
+    # internals ---------------------------------------------------------------------------------------------------
+
+    def _source_for(self, uri: str) -> ObjectSource:
+        for source in self._sources:
+            if source.handles(uri):
+                return source
+        raise SourceError(f"No document source can read {uri}")
+
+    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> tuple[DocumentRecord, list[Chunk] | None]:
+        """The record and chunks to write, or the stored record and ``None`` when this version is indexed already."""
+        doc_id = document_id(uri)
+        now = utc_now()
+        try:
+            obj = self._source_for(uri).read(uri)
+        except SourceError as exc:
+            name = uri.rstrip("/").rsplit("/", 1)[-1]
+            return _failed(doc_id, name, uri, "", 0, "", str(exc), now), []
+        version = _version(obj)
+        existing = self._backend.get_document(kb.collection, doc_id)
+        if existing is not None and existing.version == version and existing.status is not DocumentStatus.FAILED:
+            return existing, None
+        created = existing.created_at if existing else now
+        content_type = obj.content_type or "application/octet-stream"
+        try:
+            extracted = extract(obj.data, filename=obj.name, content_type=obj.content_type)
+        except ExtractionError as exc:
+            return _failed(doc_id, obj.name, uri, content_type, len(obj.data), version, str(exc), created), []
+        chunks = chunk_blocks(extracted.blocks, chunk_size=kb.chunk_size, overlap=kb.overlap_size)
+        record = DocumentRecord(
+            doc_id=doc_id, name=obj.name, uri=uri, content_type=content_type, size=len(obj.data), version=version,
+            status=DocumentStatus.INDEXED if chunks else DocumentStatus.EMPTY,
+            reason="" if chunks else "The file holds no text to index",
+            title=extracted.title, metadata=dict(obj.metadata), created_at=created, updated_at=now,
+        )
+        return record, chunks
+
+    def _prepare_text(self, kb: KnowledgeBase, document: TextDocument) -> tuple[DocumentRecord, list[Chunk]]:
+        now = utc_now()
+        chunks = chunk_blocks([TextBlock(document.text)], chunk_size=kb.chunk_size, overlap=kb.overlap_size)
+        version = hashlib.sha256(f"{document.title}\x00{document.text}".encode()).hexdigest()
+        record = DocumentRecord(
+            doc_id=document.doc_id, name=document.name, uri=document.uri, content_type="text/plain",
+            size=len(document.text.encode()), version=version,
+            status=DocumentStatus.INDEXED if chunks else DocumentStatus.EMPTY,
+            reason="" if chunks else "The document holds no text to index",
+            title=document.title, metadata=dict(document.metadata), created_at=now, updated_at=now,
+        )
+        return record, chunks
+
+    def _write(self, kb: KnowledgeBase, batch: Sequence[tuple[DocumentRecord, list[Chunk]]]) -> list[JobDocument]:
+        if not batch:
+            return []
+        texts = [search_text(record, chunk) for record, chunks in batch for chunk in chunks]
+        vectors = iter(self._embedder.embed_documents(texts))
+        written: list[tuple[DocumentRecord, list[ChunkRecord]]] = []
+        for record, chunks in batch:
+            chunk_records = [
+                ChunkRecord(
+                    chunk_id=f"{record.doc_id}_{chunk.position}",
+                    doc_id=record.doc_id,
+                    position=chunk.position,
+                    text=chunk.text,
+                    search_text=search_text(record, chunk),
+                    vector=next(vectors),
+                    metadata=chunk_metadata(record, chunk),
+                )
+                for chunk in chunks
+            ]
+            written.append((_with_count(record, len(chunk_records)), chunk_records))
+        self._backend.upsert_documents(kb.collection, written)
+        for record, _ in written:
+            if record.status is DocumentStatus.FAILED:
+                logger.warning("document failed to index", extra={"doc_id": record.doc_id, "reason": record.reason})
+        return [_outcome(record) for record, _ in written]
+
+
+def search_text(record: DocumentRecord, chunk: Chunk) -> str:
+    """What both recall legs match: the title and heading path give a chunk the subject it may not repeat."""
+    context = [record.title] if record.title else []
+    context.extend(heading for heading in chunk.headings if heading != record.title)
+    return "\n".join([*context, chunk.text])
+
+
+def chunk_metadata(record: DocumentRecord, chunk: Chunk) -> dict[str, Any]:
+    """The user's attributes plus the documented system keys; filters see all of them."""
+    metadata: dict[str, Any] = dict(record.metadata)
+    metadata.update(
+        doc_id=record.doc_id,
+        doc_name=record.name,
+        title=record.title,
+        hier_title=" > ".join(chunk.headings) if chunk.headings else record.title,
+        file_path=record.uri,
+        parent="",
+        position=chunk.position,
+    )
+    return metadata
+
+
+def _version(obj: SourceObject) -> str:
+    """The object's version plus its metadata: a changed sidecar alone re-indexes the document too."""
+    metadata = json.dumps(dict(obj.metadata), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{obj.version}\x00{metadata}".encode()).hexdigest()
+
+
+def _failed(
+    doc_id: str, name: str, uri: str, content_type: str, size: int, version: str, reason: str, created: str
+) -> DocumentRecord:
+    return DocumentRecord(
+        doc_id=doc_id, name=name, uri=uri, content_type=content_type or "application/octet-stream", size=size,
+        version=version, status=DocumentStatus.FAILED, reason=reason, created_at=created, updated_at=utc_now(),
+    )
+
+
+def _with_count(record: DocumentRecord, count: int) -> DocumentRecord:
+    return replace(record, chunk_count=count)
+
+
+def _outcome(record: DocumentRecord) -> JobDocument:
+    return JobDocument(doc_id=record.doc_id, name=record.name, status=record.status.value, message=record.reason)

@@ -1,0 +1,122 @@
+"""The retrieval pipeline shared by every operation that searches chunks.
+
+    [rewrite from history] → embed → dense + sparse recall (filters inside each leg) → fuse → [rerank]
+    → drop scores at or below the threshold → top N
+
+Backends only recall; everything after recall happens here, the same for every backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from chalicelib.core.filters import Group
+from chalicelib.core.fusion import FusedCandidate, FusionConfig, fuse
+from chalicelib.models.base import ChatMessage, Embedder, QueryRewriter, RerankCandidate, RerankMode, RerankRequest
+from chalicelib.models.registry import RerankerRegistry
+from chalicelib.search.base import RecallQuery, SearchBackend, StoredChunk
+
+
+@dataclass(frozen=True, slots=True)
+class RerankOptions:
+    model_name: str | None  # None: the collection's default
+    mode: RerankMode = RerankMode.QA
+    instruction: str = ""
+    min_score: float | None = None  # results must score above this
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalQuery:
+    text: str
+    dense_top_k: int = 100
+    sparse_top_k: int = 100
+    top_n: int = 5
+    filters: Group | None = None
+    rerank: RerankOptions | None = None  # None: no reranking, the fused score is the score
+    history: Sequence[ChatMessage] = ()
+    rewrite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedChunk:
+    chunk: StoredChunk
+    score: float  # in [0, 1], higher is better: the rerank score when reranking ran, else the fused score
+
+
+@dataclass(slots=True)
+class RetrievalResult:
+    chunks: list[RetrievedChunk]
+    query: str  # the query actually searched (after rewriting)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    def __init__(
+        self,
+        backend: SearchBackend,
+        embedder: Embedder,
+        rerankers: RerankerRegistry,
+        rewriter: QueryRewriter,
+        fusion: FusionConfig,
+    ) -> None:
+        self._backend = backend
+        self._embedder = embedder
+        self._rerankers = rerankers
+        self._rewriter = rewriter
+        self._fusion = fusion
+
+    def retrieve(self, collection: str, query: RetrievalQuery, *, default_reranker: str | None = None) -> RetrievalResult:
+        timings: dict[str, float] = {}
+        text = query.text
+        if query.rewrite and query.history:
+            with _timed(timings, "rewrite"):
+                text = self._rewriter.rewrite(query.history, query.text)
+        # Resolve the reranker before any work, so a bad model name fails fast.
+        reranker = (
+            self._rerankers.get(query.rerank.model_name or default_reranker) if query.rerank is not None else None
+        )
+        vector = None
+        if query.dense_top_k > 0:
+            with _timed(timings, "embed"):
+                vector = self._embedder.embed_query(text)
+        with _timed(timings, "recall"):
+            recalled = self._backend.recall(
+                collection, RecallQuery(text, vector, query.dense_top_k, query.sparse_top_k, query.filters)
+            )
+        with _timed(timings, "fuse"):
+            candidates = fuse(
+                recalled.dense, recalled.sparse, self._fusion,
+                dense_on=query.dense_top_k > 0, sparse_on=query.sparse_top_k > 0,
+            )
+        if reranker is None or query.rerank is None:
+            return RetrievalResult([RetrievedChunk(c.chunk, c.score) for c in candidates[: query.top_n]], text, timings)
+        with _timed(timings, "rerank"):
+            ranked = self._rerank(reranker, query.rerank, text, candidates)
+        threshold = query.rerank.min_score
+        kept = [item for item in ranked if threshold is None or item.score > threshold]
+        return RetrievalResult(kept[: query.top_n], text, timings)
+
+    def _rerank(
+        self, reranker: object, options: RerankOptions, text: str, candidates: Sequence[FusedCandidate]
+    ) -> list[RetrievedChunk]:
+        if not candidates:
+            return []
+        request = RerankRequest(text, options.mode, options.instruction)
+        scores = reranker.rerank(  # type: ignore[attr-defined]
+            request,
+            [RerankCandidate(c.chunk.text, c.dense_score, c.sparse_score, c.score) for c in candidates],
+        )
+        order = sorted(range(len(candidates)), key=lambda index: (-scores[index], index))
+        return [RetrievedChunk(candidates[index].chunk, scores[index]) for index in order]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,77 @@
+"""Model protocols the core depends on; local and Bedrock implementations live beside this module."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors. ``name`` identifies the model (it keys the embedding cache)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class RerankMode(enum.Enum):
+    """The documented instruction modes of the Retrieve API's reranker."""
+
+    QA = "qa"
+    SIMILAR = "similar"
+    CUSTOM = "custom"
+
+
+# What each mode asks of the reranker, in words a instruction-following reranker (and the local one) can use.
+MODE_INSTRUCTIONS: dict[RerankMode, str] = {
+    RerankMode.QA: "Given a question, rank the passages that answer it highest.",
+    RerankMode.SIMILAR: "Given a text, rank the passages most similar in content highest.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RerankRequest:
+    query: str
+    mode: RerankMode = RerankMode.QA
+    instruction: str = ""  # RerankInstruct; used only in custom mode, as documented
+
+
+@dataclass(frozen=True, slots=True)
+class RerankCandidate:
+    """A recalled chunk. Hybrid rerankers may use the recall scores; purely semantic ones read only the text."""
+
+    text: str
+    dense_score: float | None  # cosine similarity, when the dense leg found it
+    sparse_score: float | None  # normalised BM25 in [0, 1], when the sparse leg found it
+    fused_score: float
+
+
+class Reranker(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def rerank(self, request: RerankRequest, candidates: Sequence[RerankCandidate]) -> list[float]:
+        """One relevance score in [0, 1] per candidate, in the candidates' order; higher is better."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "user" | "assistant"
+    content: str
+
+
+class QueryRewriter(Protocol):
+    """Turns a conversation and its latest question into one self-contained retrieval query."""
+
+    @property
+    def name(self) -> str: ...
+
+    def rewrite(self, history: Sequence[ChatMessage], query: str) -> str: ...

@@ -1,0 +1,48 @@
+"""A local conversational query rewriter: no model, only the conversation.
+
+A follow-up such as "what about its warranty?" names nothing; the thing it refers to is in earlier turns. The
+rewriter appends the content words of the most recent turns (newest first, user turns before assistant turns of the
+same exchange) to the current question, within a budget, so both recall legs see the subject. Words the question
+already has are not repeated, so a self-contained question is left almost unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chalicelib.core.text import ENGLISH_STOPWORDS, split_scripts, words
+from chalicelib.models.base import ChatMessage
+
+class ContextRewriter:
+    """Question + salient words of the recent conversation, at most ``budget`` added words/characters."""
+
+    def __init__(self, turns: int = 4, budget: int = 48) -> None:
+        self._turns = turns
+        self._budget = budget
+
+    @property
+    def name(self) -> str:
+        return "sift/context-rewriter"
+
+    def rewrite(self, history: Sequence[ChatMessage], query: str) -> str:
+        seen = set(words(query))
+        added: list[str] = []
+        for message in reversed(history[-self._turns :]):
+            for piece in _salient_pieces(message.content):
+                if len(added) >= self._budget:
+                    break
+                if piece not in seen:
+                    seen.add(piece)
+                    added.append(piece)
+        return query if not added else f"{query} {' '.join(added)}"
+
+
+def _salient_pieces(text: str) -> list[str]:
+    """Latin content words and whole CJK runs of ``text``, in order."""
+    pieces: list[str] = []
+    for cjk, segment in split_scripts(text):
+        if cjk:
+            pieces.append(segment)
+        else:
+            pieces.extend(word for word in words(segment) if word not in ENGLISH_STOPWORDS and len(word) > 1)
+    return pieces

@@ -1,0 +1,163 @@
+"""The embedded backend: SQLite is the store of record; tantivy and a numpy matrix are derived search indexes.
+
+Writes go to SQLite first (a transaction per document), then to the derived indexes. Before a search, each derived
+index is compared with the collection's SQLite generation and rebuilt when it is missing or behind — after a crash
+between the two writes, after another process wrote, or on a fresh machine that only has the SQLite file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chalicelib.core.filters import Group, matches
+from chalicelib.search.base import (
+    ChunkRecord,
+    DocumentRecord,
+    RecallQuery,
+    RecallResult,
+    ScoredChunk,
+)
+from chalicelib.search.embedded.dense import DenseMatrix
+from chalicelib.search.embedded.sparse import SparseIndex
+from chalicelib.search.embedded.store import SqliteStore
+
+
+@dataclass(slots=True)
+class _DenseSnapshot:
+    generation: int
+    matrix: DenseMatrix
+    metadata: list[dict[str, Any]]
+
+
+class EmbeddedBackend:
+    """``SearchBackend`` on one directory: ``sift.db`` plus ``tantivy/<collection>/``."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._store = SqliteStore(directory / "sift.db")
+        self._sparse: dict[str, SparseIndex] = {}
+        self._dense: dict[str, _DenseSnapshot] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    # collections -------------------------------------------------------------------------------------------------
+
+    def create_collection(self, collection: str, dimension: int) -> None:
+        existing = self._store.dimension(collection)
+        if existing is not None and existing != dimension:
+            raise ValueError(f"collection {collection!r} exists with dimension {existing}, not {dimension}")
+        self._store.create_collection(collection, dimension)
+
+    def delete_collection(self, collection: str) -> None:
+        with self._lock(collection):
+            self._store.delete_collection(collection)
+            self._dense.pop(collection, None)
+            self._sparse_index(collection).destroy()
+            self._sparse.pop(collection, None)
+
+    # documents ---------------------------------------------------------------------------------------------------
+
+    def upsert_documents(
+        self, collection: str, documents: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]
+    ) -> None:
+        if not documents:
+            return
+        with self._lock(collection):
+            sparse = self._sparse_index(collection)
+            in_sync = sparse.generation == self._store.generation(collection)
+            for document, chunks in documents:
+                self._store.upsert_document(collection, document, chunks)
+            if in_sync:
+                doc_ids = [document.doc_id for document, _ in documents]
+                generation, rows = self._store.text_rows(collection, doc_ids)
+                sparse.apply(doc_ids, rows, generation)
+            # Otherwise the next search rebuilds the sparse index from SQLite as a whole.
+
+    def delete_document(self, collection: str, doc_id: str) -> bool:
+        with self._lock(collection):
+            sparse = self._sparse_index(collection)
+            in_sync = sparse.generation == self._store.generation(collection)
+            removed = self._store.delete_document(collection, doc_id)
+            if removed and in_sync:
+                sparse.apply([doc_id], [], self._store.generation(collection))
+        return removed
+
+    def get_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
+        return self._store.get_document(collection, doc_id)
+
+    def list_documents(self, collection: str, *, offset: int, limit: int) -> tuple[list[DocumentRecord], int]:
+        return self._store.list_documents(collection, offset, limit)
+
+    def count_chunks(self, collection: str) -> int:
+        return self._store.count_chunks(collection)
+
+    # search ------------------------------------------------------------------------------------------------------
+
+    def recall(self, collection: str, query: RecallQuery) -> RecallResult:
+        dense_snapshot = self._dense_snapshot(collection)
+        mask = _filter_mask(query.filters, dense_snapshot.metadata)
+        dense_hits: list[tuple[int, float]] = []
+        if query.dense_top_k > 0 and query.vector is not None:
+            dense_hits = dense_snapshot.matrix.search(query.vector, query.dense_top_k, mask)
+        sparse_hits: list[tuple[int, float]] = []
+        if query.sparse_top_k > 0:
+            allowed = None if mask is None else dense_snapshot.matrix.keys[mask].tolist()
+            sparse_hits = self._synced_sparse(collection).search(query.text, query.sparse_top_k, allowed)
+        chunks = self._store.chunks_by_key(list({key for key, _ in dense_hits} | {key for key, _ in sparse_hits}))
+        return RecallResult(
+            dense=[ScoredChunk(chunks[key], score) for key, score in dense_hits if key in chunks],
+            sparse=[ScoredChunk(chunks[key], score) for key, score in sparse_hits if key in chunks],
+        )
+
+    # derived indexes ---------------------------------------------------------------------------------------------
+
+    def _dense_snapshot(self, collection: str) -> _DenseSnapshot:
+        generation = self._store.generation(collection)
+        snapshot = self._dense.get(collection)
+        if snapshot is not None and snapshot.generation == generation:
+            return snapshot
+        with self._lock(collection):
+            generation, rows = self._store.chunk_rows(collection)
+            dimension = self._store.dimension(collection) or 0
+            snapshot = _DenseSnapshot(
+                generation,
+                DenseMatrix.build([row.key for row in rows], [row.vector for row in rows], dimension),
+                [row.metadata for row in rows],
+            )
+            self._dense[collection] = snapshot
+        return snapshot
+
+    def _synced_sparse(self, collection: str) -> SparseIndex:
+        sparse = self._sparse_index(collection)
+        if sparse.generation != self._store.generation(collection):
+            with self._lock(collection):
+                generation, rows = self._store.text_rows(collection)
+                if sparse.generation != generation:
+                    sparse.rebuild(rows, generation)
+        return sparse
+
+    def _sparse_index(self, collection: str) -> SparseIndex:
+        with self._guard:
+            index = self._sparse.get(collection)
+            if index is None:
+                digest = hashlib.sha1(collection.encode()).hexdigest()[:16]
+                index = SparseIndex(self._directory / "tantivy" / digest)
+                self._sparse[collection] = index
+            return index
+
+    def _lock(self, collection: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(collection, threading.RLock())
+
+
+def _filter_mask(filters: Group | None, metadata: list[dict[str, Any]]) -> np.ndarray | None:
+    if filters is None:
+        return None
+    return np.fromiter((matches(filters, item) for item in metadata), dtype=bool, count=len(metadata))

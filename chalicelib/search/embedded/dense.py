@@ -1,0 +1,48 @@
+"""Exact kNN over one collection: an in-memory float32 matrix of unit vectors, scored with one matrix-vector product."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class DenseMatrix:
+    """Row ``i`` is the chunk with integer key ``keys[i]``; rows are L2-normalised so a dot product is the cosine."""
+
+    keys: np.ndarray  # int64, shape (n,)
+    vectors: np.ndarray  # float32, shape (n, dimension)
+
+    @classmethod
+    def build(cls, keys: Sequence[int], vectors: Sequence[np.ndarray], dimension: int) -> DenseMatrix:
+        if not keys:
+            return cls(np.zeros(0, dtype=np.int64), np.zeros((0, dimension), dtype=np.float32))
+        matrix = np.vstack(vectors).astype(np.float32, copy=False)
+        return cls(np.asarray(keys, dtype=np.int64), normalise_rows(matrix))
+
+    def search(self, query: Sequence[float], k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-``k`` ``(key, cosine)`` pairs, best first, among the rows where ``mask`` is true."""
+        if k <= 0 or len(self.keys) == 0:
+            return []
+        vector = np.asarray(query, dtype=np.float32)
+        norm = float(np.linalg.norm(vector))
+        if norm == 0.0:
+            return []
+        scores = self.vectors @ (vector / norm)
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        candidates = int(np.count_nonzero(mask)) if mask is not None else len(scores)
+        k = min(k, candidates)
+        if k == 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self.keys[i]), float(scores[i])) for i in top]
+
+
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0.0] = 1.0
+    return matrix / norms

@@ -1,0 +1,226 @@
+"""SQLite store of record for the embedded backend: collections, documents, chunks and their vectors.
+
+Every write bumps the collection's ``generation``; the derived search indexes (tantivy, the numpy matrix) remember
+the generation they were built from and are rebuilt when they fall behind, so SQLite alone is ever authoritative.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, StoredChunk
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    name TEXT PRIMARY KEY,
+    dimension INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+    doc_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    title TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (collection, doc_id)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
+    chunk_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    search_text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE (collection, chunk_id)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (collection, doc_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk as the derived indexes need it: its integer key, the text to analyse, its vector and metadata."""
+
+    key: int
+    search_text: str
+    vector: np.ndarray
+    metadata: dict[str, Any]
+
+
+class SqliteStore:
+    """Thread-safe access to one SQLite file (WAL mode, one transaction per document write)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.execute("PRAGMA foreign_keys=ON")
+        self._connection.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchall()
+
+    # collections -------------------------------------------------------------------------------------------------
+
+    def create_collection(self, name: str, dimension: int) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO collections (name, dimension) VALUES (?, ?)", (name, dimension))
+
+    def delete_collection(self, name: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    def dimension(self, name: str) -> int | None:
+        rows = self._query("SELECT dimension FROM collections WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
+
+    def generation(self, name: str) -> int:
+        rows = self._query("SELECT generation FROM collections WHERE name = ?", (name,))
+        return rows[0][0] if rows else -1
+
+    # documents ---------------------------------------------------------------------------------------------------
+
+    def upsert_document(self, collection: str, document: DocumentRecord, chunks: Sequence[ChunkRecord]) -> None:
+        """Replace the document and all its chunks in one transaction."""
+        dimension = self.dimension(collection)
+        with self._transaction() as db:
+            db.execute("DELETE FROM chunks WHERE collection = ? AND doc_id = ?", (collection, document.doc_id))
+            db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    collection, document.doc_id, document.name, document.uri, document.content_type, document.size,
+                    document.version, document.status.value, document.reason, document.title,
+                    json.dumps(dict(document.metadata), ensure_ascii=False), len(chunks),
+                    document.created_at, document.updated_at,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO chunks (collection, chunk_id, doc_id, position, text, search_text, metadata, vector)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        collection, chunk.chunk_id, chunk.doc_id, chunk.position, chunk.text, chunk.search_text,
+                        json.dumps(dict(chunk.metadata), ensure_ascii=False),
+                        _vector_blob(chunk.vector, dimension),
+                    )
+                    for chunk in chunks
+                ],
+            )
+            db.execute("UPDATE collections SET generation = generation + 1 WHERE name = ?", (collection,))
+
+    def delete_document(self, collection: str, doc_id: str) -> bool:
+        with self._transaction() as db:
+            db.execute("DELETE FROM chunks WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+            removed = db.execute(
+                "DELETE FROM documents WHERE collection = ? AND doc_id = ?", (collection, doc_id)
+            ).rowcount
+            if removed:
+                db.execute("UPDATE collections SET generation = generation + 1 WHERE name = ?", (collection,))
+        return bool(removed)
+
+    def get_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
+        rows = self._query("SELECT * FROM documents WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+        return _document(rows[0]) if rows else None
+
+    def list_documents(self, collection: str, offset: int, limit: int) -> tuple[list[DocumentRecord], int]:
+        rows = self._query(
+            "SELECT * FROM documents WHERE collection = ? ORDER BY name, doc_id LIMIT ? OFFSET ?",
+            (collection, limit, offset),
+        )
+        total = self._query("SELECT COUNT(*) FROM documents WHERE collection = ?", (collection,))[0][0]
+        return [_document(row) for row in rows], total
+
+    # chunks ------------------------------------------------------------------------------------------------------
+
+    def count_chunks(self, collection: str) -> int:
+        return int(self._query("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,))[0][0])
+
+    def chunk_rows(self, collection: str) -> tuple[int, list[ChunkRow]]:
+        """Every chunk of the collection with the generation it was read at (one consistent snapshot)."""
+        with self._lock:
+            generation = self.generation(collection)
+            rows = self._connection.execute(
+                "SELECT id, search_text, vector, metadata FROM chunks WHERE collection = ? ORDER BY id",
+                (collection,),
+            ).fetchall()
+        return generation, [
+            ChunkRow(key, text, np.frombuffer(blob, dtype=np.float32), json.loads(metadata))
+            for key, text, blob, metadata in rows
+        ]
+
+    def text_rows(self, collection: str, doc_ids: Sequence[str] | None = None) -> tuple[int, list[tuple[int, str, str]]]:
+        """``(key, doc_id, search_text)`` of every chunk (or of ``doc_ids``' chunks), with the generation read."""
+        sql = "SELECT id, doc_id, search_text FROM chunks WHERE collection = ?"
+        parameters: list[Any] = [collection]
+        if doc_ids is not None:
+            sql += f" AND doc_id IN ({','.join('?' * len(doc_ids))})"
+            parameters.extend(doc_ids)
+        with self._lock:
+            generation = self.generation(collection)
+            rows = self._connection.execute(sql + " ORDER BY id", parameters).fetchall()
+        return generation, rows
+
+    def chunks_by_key(self, keys: Sequence[int]) -> dict[int, StoredChunk]:
+        if not keys:
+            return {}
+        placeholders = ",".join("?" * len(keys))
+        rows = self._query(
+            f"SELECT id, chunk_id, doc_id, position, text, metadata FROM chunks WHERE id IN ({placeholders})",
+            list(keys),
+        )
+        return {
+            key: StoredChunk(chunk_id, doc_id, position, text, json.loads(metadata))
+            for key, chunk_id, doc_id, position, text, metadata in rows
+        }
+
+
+def _vector_blob(vector: Sequence[float], dimension: int | None) -> bytes:
+    array = np.asarray(vector, dtype=np.float32)
+    if dimension is not None and array.shape != (dimension,):
+        raise ValueError(f"vector has shape {array.shape}, the collection expects ({dimension},)")
+    return array.tobytes()
+
+
+def _document(row: tuple[Any, ...]) -> DocumentRecord:
+    (_, doc_id, name, uri, content_type, size, version, status, reason, title, metadata, chunk_count, created,
+     updated) = row
+    return DocumentRecord(
+        doc_id=doc_id, name=name, uri=uri, content_type=content_type, size=size, version=version,
+        status=DocumentStatus(status), reason=reason, title=title, metadata=json.loads(metadata),
+        chunk_count=chunk_count, created_at=created, updated_at=updated,
+    )

@@ -1,0 +1,132 @@
+"""SQLite catalog for the ``local`` stage (stdlib ``sqlite3``, WAL)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from chalicelib.api.errors import AlreadyExistsError
+from chalicelib.store.base import HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS knowledge_bases (
+    workspace_id TEXT NOT NULL, index_id TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    source_uri TEXT, created_at TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, index_id), UNIQUE (workspace_id, name)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    workspace_id TEXT NOT NULL, index_id TEXT NOT NULL, job_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, index_id, job_id)
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, workspace_id TEXT NOT NULL, index_id TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_index ON history (workspace_id, index_id, seq);
+"""
+
+
+class SqliteCatalog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
+    # knowledge bases ---------------------------------------------------------------------------------------------
+
+    def create_knowledge_base(self, kb: KnowledgeBase) -> None:
+        try:
+            self._execute(
+                "INSERT INTO knowledge_bases VALUES (?, ?, ?, ?, ?, ?)",
+                (kb.workspace_id, kb.index_id, kb.name, json.dumps(dataclasses.asdict(kb)), kb.source_uri,
+                 kb.created_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            taken = self.get_knowledge_base(kb.workspace_id, kb.index_id)
+            raise AlreadyExistsError("index", kb.index_id if taken else kb.name) from exc
+
+    def get_knowledge_base(self, workspace_id: str, index_id: str) -> KnowledgeBase | None:
+        rows = self._execute(
+            "SELECT body FROM knowledge_bases WHERE workspace_id = ? AND index_id = ?", (workspace_id, index_id)
+        )
+        return KnowledgeBase(**json.loads(rows[0][0])) if rows else None
+
+    def list_knowledge_bases(
+        self, workspace_id: str, *, name: str | None, offset: int, limit: int
+    ) -> tuple[list[KnowledgeBase], int]:
+        where, parameters = "workspace_id = ?", [workspace_id]
+        if name:
+            where += " AND instr(name, ?) > 0"
+            parameters.append(name)
+        rows = self._execute(
+            f"SELECT body FROM knowledge_bases WHERE {where} ORDER BY created_at, index_id LIMIT ? OFFSET ?",
+            (*parameters, limit, offset),
+        )
+        total = self._execute(f"SELECT COUNT(*) FROM knowledge_bases WHERE {where}", tuple(parameters))[0][0]
+        return [KnowledgeBase(**json.loads(row[0])) for row in rows], total
+
+    def knowledge_bases_for_uri(self, uri: str) -> list[KnowledgeBase]:
+        rows = self._execute(
+            "SELECT body FROM knowledge_bases WHERE source_uri IS NOT NULL AND substr(?, 1, length(source_uri)) = source_uri",
+            (uri,),
+        )
+        return [KnowledgeBase(**json.loads(row[0])) for row in rows]
+
+    def delete_knowledge_base(self, workspace_id: str, index_id: str) -> bool:
+        with self._lock:
+            removed = self._db.execute(
+                "DELETE FROM knowledge_bases WHERE workspace_id = ? AND index_id = ?", (workspace_id, index_id)
+            ).rowcount
+            self._db.execute("DELETE FROM jobs WHERE workspace_id = ? AND index_id = ?", (workspace_id, index_id))
+            self._db.execute("DELETE FROM history WHERE workspace_id = ? AND index_id = ?", (workspace_id, index_id))
+        return bool(removed)
+
+    # jobs --------------------------------------------------------------------------------------------------------
+
+    def put_job(self, job: Job) -> None:
+        body = dataclasses.asdict(job) | {"status": job.status.value}
+        self._execute(
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?)",
+            (job.workspace_id, job.index_id, job.job_id, json.dumps(body, ensure_ascii=False)),
+        )
+
+    def get_job(self, workspace_id: str, index_id: str, job_id: str) -> Job | None:
+        rows = self._execute(
+            "SELECT body FROM jobs WHERE workspace_id = ? AND index_id = ? AND job_id = ?",
+            (workspace_id, index_id, job_id),
+        )
+        if not rows:
+            return None
+        body = json.loads(rows[0][0])
+        body["status"] = JobStatus(body["status"])
+        body["documents"] = tuple(JobDocument(**document) for document in body["documents"])
+        return Job(**body)
+
+    # history -----------------------------------------------------------------------------------------------------
+
+    def add_history(self, record: HistoryRecord) -> None:
+        self._execute(
+            "INSERT INTO history (workspace_id, index_id, body) VALUES (?, ?, ?)",
+            (record.workspace_id, record.index_id, json.dumps(dataclasses.asdict(record), ensure_ascii=False)),
+        )
+
+    def list_history(
+        self, workspace_id: str, index_id: str, *, offset: int, limit: int
+    ) -> tuple[list[HistoryRecord], int]:
+        rows = self._execute(
+            "SELECT body FROM history WHERE workspace_id = ? AND index_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+            (workspace_id, index_id, limit, offset),
+        )
+        total = self._execute(
+            "SELECT COUNT(*) FROM history WHERE workspace_id = ? AND index_id = ?", (workspace_id, index_id)
+        )[0][0]
+        return [HistoryRecord(**json.loads(row[0])) for row in rows], total
