@@ -30,7 +30,7 @@ class Settings:
     backend: str = "embedded"  # embedded | opensearch
     data_dir: Path = Path(".sift")
     embedder: str = "minilm"  # minilm | hashing
-    embedding_cache: bool = True
+    embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
     fusion: FusionConfig = FusionConfig()
     debug: bool = False
 
@@ -50,10 +50,17 @@ class Settings:
             backend=env.get("SIFT_BACKEND", "embedded"),
             data_dir=Path(env.get("SIFT_DATA_DIR", ".sift")),
             embedder=env.get("SIFT_EMBEDDER", "minilm"),
-            embedding_cache=env.get("SIFT_EMBEDDING_CACHE", "true").lower() == "true",
+            embedding_cache=_cache_path(env.get("SIFT_EMBEDDING_CACHE", "data"), Path(env.get("SIFT_DATA_DIR", ".sift"))),
             fusion=fusion,
             debug=env.get("SIFT_DEBUG", "false").lower() == "true",
         )
+
+
+def _cache_path(value: str, data_dir: Path) -> Path | None:
+    """``SIFT_EMBEDDING_CACHE``: ``off``, ``data`` (``<data dir>/embeddings.db``, the default) or a file path."""
+    if value == "off":
+        return None
+    return data_dir / "embeddings.db" if value == "data" else Path(value)
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -63,10 +70,10 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedder not in embedders:
         raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose one of {sorted(embedders)}")
     embedder: Embedder = embedders[settings.embedder]()
-    if settings.embedding_cache:
+    if settings.embedding_cache is not None:
         from chalicelib.models.cache import CachingEmbedder
 
-        embedder = CachingEmbedder(embedder, settings.data_dir / "embeddings.db")
+        embedder = CachingEmbedder(embedder, settings.embedding_cache)
     return embedder
 
 

@@ -60,7 +60,10 @@ def chunk_blocks(
     _validate_sizes(chunk_size, overlap)
     chunks: list[Chunk] = []
     for headings, section in _sections(blocks):
-        for text in _pack(_units(section, chunk_size, overlap), chunk_size, overlap):
+        packer = _Packer(chunk_size, overlap)
+        for units in _block_units(section, chunk_size, overlap):
+            packer.add_block(units)
+        for text in packer.finish():
             chunks.append(Chunk(text=text, headings=headings, position=len(chunks)))
     return chunks
 
@@ -87,20 +90,23 @@ def _sections(blocks: Iterable[TextBlock]) -> Iterator[tuple[tuple[str, ...], li
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _units(section: Sequence[TextBlock], chunk_size: int, overlap: int) -> Iterator[_Unit]:
-    """The sentences of a section in order, each with its separator; sentences longer than a chunk are sliced.
+def _block_units(section: Sequence[TextBlock], chunk_size: int, overlap: int) -> Iterator[list[_Unit]]:
+    """The units of each block of a section: its sentences with their separators, over-long sentences sliced.
 
     Slices are kept short enough (``chunk_size - overlap - 1`` when that is reasonable) that the overlap carried into
     the next chunk still fits beside the following slice, so long sentences get overlap too.
     """
     slice_limit = max(chunk_size - overlap - 1, chunk_size // 2, 1)
     for block in section:
+        units: list[_Unit] = []
         for index, (separator, sentence) in enumerate(_sentences_with_separators(block.text)):
             separator = _BLOCK_SEPARATOR if index == 0 else separator
             if len(sentence) <= chunk_size:
-                yield _Unit(sentence, separator)
+                units.append(_Unit(sentence, separator))
             else:
-                yield from _slice_sentence(sentence, separator, slice_limit, chunk_size)
+                units.extend(_slice_sentence(sentence, separator, slice_limit, chunk_size))
+        if units:
+            yield units
 
 
 def _sentences_with_separators(text: str) -> Iterator[tuple[str, str]]:
@@ -172,14 +178,13 @@ def _slice_sentence(sentence: str, separator: str, limit: int, chunk_size: int) 
     """
     piece: list[tuple[str, str]] = []
     length = 0
-    for token in _bounded_tokens(_tokens(sentence), chunk_size):
-        added = len(token[1]) + (len(token[0]) if piece else 0)
-        if piece and length + added > limit:
+    for token_separator, token in _bounded_tokens(_tokens(sentence), chunk_size):
+        if piece and length + len(token_separator) + len(token) > limit:
             yield _Unit(_join_tokens(piece), separator)
-            separator, piece, length = piece[-1][0] if False else token[0], [], 0
-            added = len(token[1])
-        piece.append(token)
-        length += added
+            # The next slice is joined to this one by the whitespace (or none, inside CJK) the cut fell on.
+            separator, piece, length = token_separator, [], 0
+        length += (len(token_separator) if piece else 0) + len(token)
+        piece.append((token_separator, token))
     if piece:
         yield _Unit(_join_tokens(piece), separator)
 
@@ -189,22 +194,54 @@ def _slice_sentence(sentence: str, separator: str, limit: int, chunk_size: int) 
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _pack(units: Iterable[_Unit], chunk_size: int, overlap: int) -> list[str]:
-    """Greedily fill chunks with units; each new chunk opens with the overlap tail of the one before."""
-    texts: list[str] = []
-    current: list[_Unit] = []
-    length = 0
-    for unit in units:
-        if current and length + len(unit.separator) + len(unit.text) > chunk_size:
-            texts.append(_join_units(current))
-            budget = min(overlap, chunk_size - len(unit.separator) - len(unit.text))
-            current = _overlap_tail(current, budget)
-            length = _joined_length(current)
-        length += (len(unit.separator) if current else 0) + len(unit.text)
-        current.append(unit)
-    if current:
-        texts.append(_join_units(current))
-    return texts
+class _Packer:
+    """Greedily fills chunks with units; every chunk after the first opens with the overlap tail of the one before.
+
+    Whole blocks are preferred: a block that fits in a chunk on its own but not in the space left is moved to a fresh
+    chunk instead of being split, so short paragraphs and records stay in one piece. Such a chunk starts on a clean
+    paragraph boundary, so its overlap is whole sentences only; a stray word tail of the previous paragraph (or JSON
+    record) would only mislead.
+    """
+
+    def __init__(self, chunk_size: int, overlap: int) -> None:
+        self._chunk_size = chunk_size
+        self._overlap = overlap
+        self._texts: list[str] = []
+        self._current: list[_Unit] = []
+        self._length = 0
+
+    def add_block(self, units: Sequence[_Unit]) -> None:
+        """Add one block's units, starting a new chunk first if that keeps the block whole."""
+        separator = units[0].separator
+        block_length = _joined_length(units)
+        if (
+            self._current
+            and block_length <= self._chunk_size
+            and self._length + len(separator) + block_length > self._chunk_size
+        ):
+            self._break(len(separator) + block_length, partial_overlap=False)
+        for unit in units:
+            self._add(unit)
+
+    def finish(self) -> list[str]:
+        """The chunk texts, including the one still being filled."""
+        if self._current:
+            self._texts.append(_join_units(self._current))
+            self._current, self._length = [], 0
+        return self._texts
+
+    def _add(self, unit: _Unit) -> None:
+        if self._current and self._length + len(unit.separator) + len(unit.text) > self._chunk_size:
+            self._break(len(unit.separator) + len(unit.text), partial_overlap=True)
+        self._length += (len(unit.separator) if self._current else 0) + len(unit.text)
+        self._current.append(unit)
+
+    def _break(self, incoming: int, *, partial_overlap: bool) -> None:
+        """Close the current chunk; the next starts with as much overlap as fits beside ``incoming`` characters."""
+        self._texts.append(_join_units(self._current))
+        budget = min(self._overlap, self._chunk_size - incoming)
+        self._current = _overlap_tail(self._current, budget, partial=partial_overlap)
+        self._length = _joined_length(self._current)
 
 
 def _join_units(units: Sequence[_Unit]) -> str:
@@ -219,10 +256,11 @@ def _joined_length(units: Sequence[_Unit]) -> int:
     return sum(len(unit.text) for unit in units) + sum(len(unit.separator) for unit in units[1:])
 
 
-def _overlap_tail(units: Sequence[_Unit], budget: int) -> list[_Unit]:
+def _overlap_tail(units: Sequence[_Unit], budget: int, *, partial: bool = True) -> list[_Unit]:
     """The trailing whole units of a chunk totalling at most ``budget`` characters.
 
-    If even the last unit is longer than the budget, its trailing words (or CJK characters) that fit are used instead.
+    If even the last unit is longer than the budget and ``partial`` is set, its trailing words (or CJK characters)
+    that fit are used instead.
     """
     if budget <= 0:
         return []
@@ -234,10 +272,10 @@ def _overlap_tail(units: Sequence[_Unit], budget: int) -> list[_Unit]:
             break
         tail.insert(0, unit)
         length += added
-    if tail:
+    if tail or not partial:
         return tail
-    partial = _trailing_tokens(units[-1].text, budget)
-    return [_Unit(partial, units[-1].separator)] if partial else []
+    partial_text = _trailing_tokens(units[-1].text, budget)
+    return [_Unit(partial_text, units[-1].separator)] if partial_text else []
 
 
 def _trailing_tokens(text: str, budget: int) -> str:

@@ -216,7 +216,8 @@ def _decode_with_bom(data: bytes) -> str | None:
             try:
                 return data[len(bom) :].decode(encoding)
             except UnicodeDecodeError as exc:
-                raise ExtractionError(f"File has a {encoding.upper()} byte-order mark but is not valid {encoding}") from exc
+                message = f"File has a {encoding.upper()} byte-order mark but is not valid {encoding}"
+                raise ExtractionError(message) from exc
     return None
 
 
@@ -372,8 +373,8 @@ class _MarkdownParser:
         """``===`` or ``---`` directly under a single plain text line turns that line into a heading."""
         if len(self._raw_paragraph) != 1 or not (_SETEXT_H1.match(line) or _SETEXT_H2.match(line)):
             return False
-        previous = _BLOCKQUOTE.sub("", self._raw_paragraph[0])
-        return not (_LIST_MARKER.match(previous) or previous.lstrip().startswith("|") or previous != self._raw_paragraph[0])
+        previous = self._raw_paragraph[0]
+        return not (_LIST_MARKER.match(previous) or _BLOCKQUOTE.match(previous) or previous.lstrip().startswith("|"))
 
     def _fenced_line(self, line: str) -> None:
         assert self._fence is not None
@@ -397,13 +398,16 @@ class _MarkdownParser:
 
     def _text_line(self, line: str) -> None:
         """Add one content line: list items and table rows start a new line, wrapped prose continues the last one."""
+        quoted = bool(_BLOCKQUOTE.match(line))
+        enters_quote = bool(self._raw_paragraph) and quoted != bool(_BLOCKQUOTE.match(self._raw_paragraph[-1]))
         self._raw_paragraph.append(line)
         unquoted = _BLOCKQUOTE.sub("", line)
-        starts_item = bool(_LIST_MARKER.match(unquoted)) or unquoted.lstrip().startswith("|")
+        table_row = unquoted.lstrip().startswith("|")
+        starts_item = enters_quote or table_row or bool(_LIST_MARKER.match(unquoted))
         content = _LIST_MARKER.sub("", unquoted).strip()
-        if unquoted.lstrip().startswith("|"):
+        if table_row:
             content = " | ".join(cell.strip() for cell in content.strip("|").split("|") if cell.strip())
-        content = _strip_inline_markdown(content).strip()
+        content = " ".join(_strip_inline_markdown(content).split())
         if not content:
             return
         if starts_item or not self._paragraph:
@@ -462,10 +466,12 @@ class _HtmlTextParser(HTMLParser):
         self._cells_in_row = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title" and self.title is None:
-            self._in_title = True
-        elif tag in _SKIPPED_TAGS:
+        if tag in _SKIPPED_TAGS:
             self._skip_depth += 1
+        elif self._skip_depth:
+            return  # nothing inside a skipped element (an <svg> <title>, a <template> <h1>) may affect the page
+        elif tag == "title" and self.title is None:
+            self._in_title = True
         elif tag in _HEADING_TAGS:
             self._flush()
             self._heading_level, self._heading_parts = _HEADING_TAGS[tag], []
@@ -484,11 +490,13 @@ class _HtmlTextParser(HTMLParser):
             self._flush()
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "title" and self._in_title:
+        if tag in _SKIPPED_TAGS:
+            self._skip_depth = max(0, self._skip_depth - 1)
+        elif self._skip_depth:
+            return
+        elif tag == "title" and self._in_title:
             self._in_title = False
             self.title = _collapse("".join(self._title_parts))
-        elif tag in _SKIPPED_TAGS:
-            self._skip_depth = max(0, self._skip_depth - 1)
         elif tag in _HEADING_TAGS and self._heading_level is not None:
             self._close_heading()
         elif tag in _BLOCK_TAGS:
@@ -497,10 +505,10 @@ class _HtmlTextParser(HTMLParser):
                 self._pre_depth = max(0, self._pre_depth - 1)
 
     def handle_data(self, data: str) -> None:
+        if self._skip_depth:
+            return
         if self._in_title:
             self._title_parts.append(data)
-        elif self._skip_depth:
-            return
         elif self._heading_level is not None:
             self._heading_parts.append(data)
         else:
@@ -774,6 +782,15 @@ def _docx_heading_level(paragraph: ElementTree.Element) -> int | None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+class _JsonNumber(str):
+    """A JSON float kept in its source spelling (``249.00`` stays ``249.00`` rather than becoming ``249.0``)."""
+
+
+def _load_json(text: str) -> Any:
+    """``json.loads`` that keeps floats as written, so indexed text matches what the author typed."""
+    return json.loads(text, parse_float=_JsonNumber)
+
+
 def _json_scalar(value: Any) -> str:
     """A JSON leaf as text: strings verbatim, everything else in its JSON spelling (``true``, ``null``, ``1.5``)."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -802,13 +819,14 @@ def _parse_json(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:
     if not text.strip():
         return stem, []
     try:
-        value = json.loads(text)
+        value = _load_json(text)
     except json.JSONDecodeError as exc:
         raise ExtractionError(f"Invalid JSON: line {exc.lineno} column {exc.colno}") from exc
     items = value if isinstance(value, list) else [value]
     blocks = [block for item in items if (block := _json_block(item)) is not None]
     title = value.get("title") if isinstance(value, dict) else None
-    return (title if isinstance(title, str) and title.strip() else stem), blocks
+    usable = isinstance(title, str) and not isinstance(title, _JsonNumber) and title.strip()
+    return (title if usable else stem), blocks
 
 
 def _parse_jsonl(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:
@@ -818,7 +836,7 @@ def _parse_jsonl(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _load_json(line)
         except json.JSONDecodeError as exc:
             raise ExtractionError(f"Invalid JSON on line {number}: column {exc.colno}") from exc
         block = _json_block(value)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from chalicelib.api.errors import InvalidParameterError, NotFoundError
 from chalicelib.core.clock import new_id, utc_now
-from chalicelib.core.indexing import Indexer
+from chalicelib.core.indexing import Indexer, TextDocument
 from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
 from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
 from chalicelib.sources.base import SourceError, is_sidecar
@@ -67,8 +67,11 @@ class KnowledgeBaseService:
         self._backend.create_collection(kb.collection, self._dimension)
         return kb
 
+    def find(self, workspace_id: str, index_id: str) -> KnowledgeBase | None:
+        return self._catalog.get_knowledge_base(workspace_id, index_id)
+
     def get(self, workspace_id: str, index_id: str) -> KnowledgeBase:
-        kb = self._catalog.get_knowledge_base(workspace_id, index_id)
+        kb = self.find(workspace_id, index_id)
         if kb is None:
             raise NotFoundError("index", index_id)
         return kb
@@ -107,6 +110,10 @@ class KnowledgeBaseService:
         for doc_id in doc_ids:
             (deleted if self._backend.delete_document(kb.collection, doc_id) else missing).append(doc_id)
         return deleted, missing
+
+    def index_texts(self, workspace_id: str, index_id: str, documents: Iterable[TextDocument]) -> list[JobDocument]:
+        """Index documents that are already text (benchmarks, programmatic loaders), through the same path."""
+        return self._indexer.index_texts(self.get(workspace_id, index_id), documents)
 
     # jobs --------------------------------------------------------------------------------------------------------
 
