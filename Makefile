@@ -1,0 +1,38 @@
+# Sift: `make run` starts the local stage on 127.0.0.1:8000 with the demo knowledge base; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run seed test bench-quality bench-speed clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+seed: install
+	SIFT_STAGE=local $(BIN)/python -m scripts.seed_demo
+
+run: seed
+	$(BIN)/chalice local --stage local --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench-quality: install
+	$(BIN)/python -m bench.quality --dataset ../shared/datasets/scifact
+
+bench-speed: install
+	$(BIN)/python -m bench.speed --dataset ../shared/datasets/scifact
+
+clean:
+	rm -rf .sift .bench-cache

