@@ -23,7 +23,7 @@ seed: install
 	SIFT_STAGE=local $(BIN)/python -m scripts.seed_demo
 
 run: seed
-	$(BIN)/chalice local --stage local --host $(HOST) --port $(PORT)
+	$(BIN)/chalice local --stage local --host $(HOST) --port $(PORT) --no-autoreload
 
 test: install
 	$(BIN)/python -m pytest -q

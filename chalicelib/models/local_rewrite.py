@@ -1,8 +1,10 @@
 """A local conversational query rewriter: no model, only the conversation.
 
 A follow-up such as "what about its warranty?" names nothing; the thing it refers to is in earlier turns. The
-rewriter appends the content words of the most recent turns (newest first, user turns before assistant turns of the
-same exchange) to the current question, within a budget, so both recall legs see the subject. Words the question
+rewriter appends the content words of the most recent turns to the current question, within a budget, so both
+recall legs see the subject. The user's own turns are used (newest first): they name what the user is asking
+about. Assistant turns are a fallback, used only when the user's turns add nothing: their details would otherwise
+pull retrieval towards the previous answer. Words the question
 already has are not repeated, so a self-contained question is left almost unchanged.
 """
 
@@ -16,7 +18,7 @@ from chalicelib.models.base import ChatMessage
 class ContextRewriter:
     """Question + salient words of the recent conversation, at most ``budget`` added words/characters."""
 
-    def __init__(self, turns: int = 4, budget: int = 48) -> None:
+    def __init__(self, turns: int = 4, budget: int = 24) -> None:
         self._turns = turns
         self._budget = budget
 
@@ -26,15 +28,22 @@ class ContextRewriter:
 
     def rewrite(self, history: Sequence[ChatMessage], query: str) -> str:
         seen = set(words(query))
+        recent = list(reversed(history[-self._turns :]))
+        added = self._collect([m for m in recent if m.role == "user"], seen)
+        if not added:
+            added = self._collect([m for m in recent if m.role != "user"], seen)
+        return query if not added else f"{query} {' '.join(added)}"
+
+    def _collect(self, messages: Sequence[ChatMessage], seen: set[str]) -> list[str]:
         added: list[str] = []
-        for message in reversed(history[-self._turns :]):
+        for message in messages:
             for piece in _salient_pieces(message.content):
                 if len(added) >= self._budget:
-                    break
+                    return added
                 if piece not in seen:
                     seen.add(piece)
                     added.append(piece)
-        return query if not added else f"{query} {' '.join(added)}"
+        return added
 
 
 def _salient_pieces(text: str) -> list[str]:
