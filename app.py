@@ -44,10 +44,12 @@ def _http_view(operation: Operation) -> Any:
 
 
 def _lambda_handler(operation: Operation) -> Any:
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handler(event: Any, context: Any) -> dict[str, Any]:
         """Direct invocation: the event is the request body with the path parameters beside it."""
-        body = dict(event)
-        path_params = {"WorkspaceId": str(body.pop("WorkspaceId", ""))}
+        body, path_params = event, {}
+        if isinstance(event, dict):
+            body = {key: value for key, value in event.items() if key != "WorkspaceId"}
+            path_params = {"WorkspaceId": event.get("WorkspaceId", "")}
         result = invoke(service, operation, path_params=path_params, body=body,
                         request_id=getattr(context, "aws_request_id", None))
         return result.body

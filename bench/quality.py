@@ -2,7 +2,8 @@
 
     python -m bench.quality --dataset ../shared/datasets/scifact [--json]
 
-Indexes the corpus into a knowledge base (embedded backend, all-MiniLM-L6-v2, the default chunking) and reports
+Indexes the corpus into a knowledge base (embedded backend, all-MiniLM-L6-v2, the default chunking unless
+--chunk-size/--overlap say otherwise) and reports
 nDCG@10 and Recall@100 for ``bm25``, ``dense``, ``hybrid`` and ``hybrid_rerank``. A document ranks by its best chunk.
 The index and the embeddings are kept under ``.bench-cache/`` so a rerun takes seconds.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bench.beir import Dataset, load
 from bench.metrics import mean, ndcg_at_k, recall_at_k
+from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery
@@ -90,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--split", default=None, help="qrels split (default: the only/first one)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
-    parser.add_argument("--chunk-size", type=int, default=500)
-    parser.add_argument("--overlap", type=int, default=100)
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
 

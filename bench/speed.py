@@ -24,6 +24,7 @@ from typing import Any
 from bench.beir import Dataset, load
 from bench.quality import WORKSPACE, open_index
 from chalicelib.api.operations import BY_NAME, invoke
+from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.settings import Settings, build_service
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = load(args.dataset)
     queries = [query.text for query in dataset.queries]
-    service, index_id, _ = open_index(dataset, 500, 100)
+    service, index_id, _ = open_index(dataset, DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP)
     live_model = build_service(Settings(data_dir=Path(".bench-cache/index"), embedding_cache=None))
     # Warm the cached service's query embeddings so "cached" really excludes the model.
     for text in queries:

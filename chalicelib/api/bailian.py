@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel, ResponseModel
+from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.filters import Group, parse_search_filters
 
 # Identifiers Sift generates or accepts: letters, digits, "_" and "-".
@@ -113,8 +114,8 @@ class CreateIndexRequest(RequestModel):
     description: Annotated[str, Field(max_length=1000)] = ""
     structure_type: Literal["unstructured"] = "unstructured"
     source_uri: Annotated[str, Field(max_length=2048)] | None = Field(default=None, alias="SourceURI")
-    chunk_size: Annotated[int, Field(ge=1, le=2048)] = 500
-    overlap_size: Annotated[int, Field(ge=0, le=1024)] = 100
+    chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)] = DEFAULT_CHUNK_SIZE
+    overlap_size: Annotated[int, Field(ge=0, le=MAX_OVERLAP)] = DEFAULT_OVERLAP
     rerank_model_name: RerankModelName = DEFAULT_RERANK_MODEL
     rerank_min_score: Annotated[float, Field(ge=0.01, le=1.0)] | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -37,6 +38,8 @@ class ResponseModel(BaseModel):
 
 Request = TypeVar("Request", bound=RequestModel)
 
+_INSTANCE_OF = re.compile(r" or instance of \w+")
+
 # Pydantic speaks Python; callers speak JSON.
 _JSON_WORDS = (
     ("a valid dictionary", "an object"),
@@ -69,7 +72,8 @@ def decode_json_body(raw: bytes | None) -> dict[str, Any]:
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw)
+        # Decoded explicitly: json.loads(bytes) would also accept UTF-16/32, and RFC 8259 requires UTF-8.
+        body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise InvalidParameterError("body", f"is not valid JSON ({reason})") from None
@@ -90,6 +94,7 @@ def wire_path(location: tuple[int | str, ...]) -> str:
 
 
 def _plain(message: str) -> str:
+    message = _INSTANCE_OF.sub("", message)  # "... or instance of HistoryMessage": a Python class name
     for python, plain in _JSON_WORDS:
         message = message.replace(python, plain)
     if message.startswith("Value error, "):

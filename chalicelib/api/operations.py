@@ -60,19 +60,18 @@ def invoke(
     service: Callable[[], KnowledgeBaseService],
     operation: Operation,
     *,
-    path_params: Mapping[str, str],
+    path_params: Mapping[str, object],
     query_params: Mapping[str, str] | None = None,
-    body: bytes | Mapping[str, Any] | None = None,
+    body: bytes | object = None,
     request_id: str | None = None,
 ) -> Response:
     """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status."""
     request_id = request_id or new_request_id()
     try:
-        payload = dict(body) if isinstance(body, Mapping) else decode_json_body(body)
+        payload = _payload(body)
         lenient = operation.method == "GET"  # query strings carry numbers as text
         payload.update(query_params or {})
-        workspace_id = path_params.get("WorkspaceId", "")
-        _check_workspace(workspace_id)
+        workspace_id = _workspace(path_params.get("WorkspaceId", ""))
         request = parse_request(operation.request_model, payload, strict=not lenient)
         data = operation.handler(service(), Call(workspace_id, request, request_id, payload))
         return Response(200, success(operation.family, data, request_id))
@@ -83,9 +82,19 @@ def invoke(
         return Response(500, failure(operation.family, InternalError(INTERNAL_MESSAGE), request_id))
 
 
-def _check_workspace(workspace_id: str) -> None:
-    if not re.fullmatch(bailian.ID_PATTERN, workspace_id):
-        raise InvalidParameterError("WorkspaceId", "must be 1-64 letters, digits, '_' or '-'")
+def _payload(body: bytes | object) -> dict[str, Any]:
+    """The request parameters: a raw HTTP body is decoded; a direct Lambda event must already be an object."""
+    if body is None or isinstance(body, bytes):
+        return decode_json_body(body)
+    if isinstance(body, Mapping):
+        return dict(body)
+    raise InvalidParameterError("body", "must be a JSON object")
+
+
+def _workspace(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(bailian.ID_PATTERN, value):
+        raise InvalidParameterError("WorkspaceId", "must be a string of 1-64 letters, digits, '_' or '-'")
+    return value
 
 
 # --- handlers -------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from chalicelib.api.errors import InvalidParameterError, NotFoundError
+from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.indexing import Indexer, TextDocument
 from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
@@ -51,8 +52,8 @@ class KnowledgeBaseService:
         name: str,
         description: str = "",
         source_uri: str | None = None,
-        chunk_size: int = 500,
-        overlap_size: int = 100,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        overlap_size: int = DEFAULT_OVERLAP,
         rerank_model_name: str = "qwen3-rerank-hybrid",
         rerank_min_score: float | None = None,
         index_id: str | None = None,

@@ -84,7 +84,7 @@ def _coverage(wanted: set[str], text: str) -> float:
 
 def _stem(word: str) -> str:
     """A deliberately light stemmer: strip common English inflections so "vaccines" meets "vaccine"."""
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "es", "ed", "ly", "s"):
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "ly", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word

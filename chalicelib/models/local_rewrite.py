@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chalicelib.core.text import ENGLISH_STOPWORDS, split_scripts, words
+from chalicelib.core.text import ENGLISH_STOPWORDS, is_cjk, split_scripts, words
 from chalicelib.models.base import ChatMessage
 
 class ContextRewriter:
-    """Question + salient words of the recent conversation, at most ``budget`` added words/characters."""
+    """Question + salient words of the recent conversation, at most ``budget`` added words (CJK: characters)."""
 
     def __init__(self, turns: int = 4, budget: int = 24) -> None:
         self._turns = turns
@@ -29,20 +29,27 @@ class ContextRewriter:
     def rewrite(self, history: Sequence[ChatMessage], query: str) -> str:
         seen = set(words(query))
         recent = list(reversed(history[-self._turns :]))
-        added = self._collect([m for m in recent if m.role == "user"], seen)
+        added = self._collect([m for m in recent if m.role == "user"], query, seen)
         if not added:
-            added = self._collect([m for m in recent if m.role != "user"], seen)
+            added = self._collect([m for m in recent if m.role != "user"], query, seen)
         return query if not added else f"{query} {' '.join(added)}"
 
-    def _collect(self, messages: Sequence[ChatMessage], seen: set[str]) -> list[str]:
+    def _collect(self, messages: Sequence[ChatMessage], query: str, seen: set[str]) -> list[str]:
+        """New pieces within the budget: a Latin word costs 1, a CJK run one per character (cut to fit)."""
         added: list[str] = []
+        spent = 0
         for message in messages:
             for piece in _salient_pieces(message.content):
-                if len(added) >= self._budget:
+                if spent >= self._budget:
                     return added
-                if piece not in seen:
-                    seen.add(piece)
-                    added.append(piece)
+                cjk = is_cjk(piece[0])
+                if piece in seen or (cjk and piece in query):
+                    continue
+                if cjk:
+                    piece = piece[: self._budget - spent]
+                seen.add(piece)
+                added.append(piece)
+                spent += len(piece) if cjk else 1
         return added
 
 

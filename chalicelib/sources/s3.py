@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -19,7 +18,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
         raise SourceError(f"S3 URI has no bucket: {uri}")
-    return bucket, unquote(key)
+    return bucket, key  # keys are taken as written: S3 listings and EventBridge events carry them unencoded
 
 
 class S3Source:

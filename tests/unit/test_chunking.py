@@ -34,7 +34,7 @@ def assert_valid(chunks: list[Chunk], chunk_size: int) -> None:
 
 
 def test_defaults() -> None:
-    assert (DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP) == (500, 100, 2048, 1024)
+    assert (DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP) == (1200, 200, 2048, 1024)
 
 
 def test_short_text_is_one_chunk() -> None:

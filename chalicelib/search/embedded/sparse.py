@@ -38,6 +38,9 @@ class SparseIndex:
         directory.mkdir(parents=True, exist_ok=True)
         self._schema = _schema()
         self._index = tantivy.Index(self._schema, path=str(directory))
+        # The generation this instance's searcher reflects. Another process (or instance) may move the on-disk
+        # index and its marker; a searcher from before that must be reloaded, not trusted.
+        self._loaded = self.generation
 
     @property
     def generation(self) -> int:
@@ -54,7 +57,10 @@ class SparseIndex:
         temporary.replace(marker)
 
     def rebuild(self, rows: Iterable[tuple[int, str, str]], generation: int) -> None:
-        """Replace the whole index with ``(key, doc_id, search_text)`` rows."""
+        """Replace the whole index with ``(key, doc_id, search_text)`` rows (re-creating a deleted directory)."""
+        if not self._directory.is_dir():
+            self._directory.mkdir(parents=True, exist_ok=True)
+            self._index = tantivy.Index(self._schema, path=str(self._directory))
         writer = self._index.writer(_WRITER_HEAP_BYTES)
         writer.delete_all_documents()
         for key, doc_id, text in rows:
@@ -63,6 +69,7 @@ class SparseIndex:
         writer.wait_merging_threads()
         self._index.reload()
         self._mark(generation)
+        self._loaded = generation
 
     def apply(
         self, deleted_doc_ids: Sequence[str], added: Iterable[tuple[int, str, str]], generation: int
@@ -70,13 +77,14 @@ class SparseIndex:
         """Incrementally delete every chunk of ``deleted_doc_ids`` and add ``added`` rows, in one commit."""
         writer = self._index.writer(_WRITER_HEAP_BYTES)
         for doc_id in deleted_doc_ids:
-            writer.delete_documents(_DOC, doc_id)
+            writer.delete_documents_by_term(_DOC, doc_id)
         for key, doc_id, text in added:
             writer.add_document(self._document(key, doc_id, text))
         writer.commit()
         writer.wait_merging_threads()
         self._index.reload()
         self._mark(generation)
+        self._loaded = generation
 
     def search(self, text: str, k: int, allowed_keys: Sequence[int] | None = None) -> list[tuple[int, float]]:
         """Top-``k`` ``(key, bm25)`` pairs, best first; ``allowed_keys`` restricts the candidates (a filter)."""
@@ -92,6 +100,10 @@ class SparseIndex:
                 tantivy.Query.term_set_query(self._schema, _KEY, list(allowed_keys)), 0.0
             )
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, restriction)])
+        marker = self.generation
+        if marker != self._loaded:
+            self._index.reload()
+            self._loaded = marker
         searcher = self._index.searcher()
         hits = searcher.search(query, k).hits
         return [(searcher.doc(address)[_KEY][0], float(score)) for score, address in hits]

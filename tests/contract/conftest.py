@@ -1,0 +1,89 @@
+"""Fixtures of the ``SearchBackend`` contract suite (in the spirit of Haystack's DocumentStore test mixins).
+
+Every test in ``tests/contract`` receives ``backend`` once per implementation. Today that is the embedded backend
+(SQLite + tantivy + numpy in ``tmp_path``). The OpenSearch parameter is collected too, and skipped unless
+``SIFT_OPENSEARCH_URL`` points at a cluster; once ``chalicelib.search.opensearch`` exists it runs the same tests.
+
+Tests never share a collection: ``make_collection`` hands out unique names (in the ``kb:<workspace>:<index>`` shape
+production uses) and drops every collection it made when the test ends, so a shared cluster stays clean.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from chalicelib.search.base import SearchBackend
+from chalicelib.search.embedded.backend import EmbeddedBackend
+
+OPENSEARCH_URL_ENV = "SIFT_OPENSEARCH_URL"
+
+
+def embedded_backend(tmp_path: Path) -> SearchBackend:
+    return EmbeddedBackend(tmp_path)
+
+
+def opensearch_backend(tmp_path: Path) -> SearchBackend:
+    """The OpenSearch backend against ``$SIFT_OPENSEARCH_URL``; imported lazily so the suite runs without it.
+
+    The constructor below is an assumption (the module does not exist yet): adapt this one function when it lands.
+    The contract expects read-after-write, so the backend must refresh (or write with ``refresh=wait_for``) itself.
+    """
+    pytest.importorskip("chalicelib.search.opensearch")
+    from chalicelib.search.opensearch.backend import OpenSearchBackend  # type: ignore[import-not-found]
+
+    return OpenSearchBackend(os.environ[OPENSEARCH_URL_ENV])  # type: ignore[no-any-return]
+
+
+BACKEND_FACTORIES: dict[str, Callable[[Path], SearchBackend]] = {
+    "embedded": embedded_backend,
+    "opensearch": opensearch_backend,
+}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("embedded", id="embedded"),
+        pytest.param(
+            "opensearch",
+            id="opensearch",
+            marks=pytest.mark.skipif(
+                not os.environ.get(OPENSEARCH_URL_ENV),
+                reason=f"set {OPENSEARCH_URL_ENV} to run the contract suite against an OpenSearch cluster",
+            ),
+        ),
+    ]
+)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(backend_name: str, tmp_path: Path) -> SearchBackend:
+    return BACKEND_FACTORIES[backend_name](tmp_path)
+
+
+@pytest.fixture
+def make_collection(backend: SearchBackend) -> Iterator[Callable[[int], str]]:
+    """``make_collection(dimension)`` creates a fresh, uniquely named collection; all are dropped afterwards."""
+    created: list[str] = []
+
+    def make(dimension: int = 4) -> str:
+        name = f"kb:ws_contract:{uuid.uuid4().hex[:12]}"
+        backend.create_collection(name, dimension)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        backend.delete_collection(name)
+
+
+@pytest.fixture
+def collection(make_collection: Callable[[int], str]) -> str:
+    """A fresh 4-dimensional collection."""
+    return make_collection(4)

@@ -1,0 +1,232 @@
+"""Fusion of the dense and sparse recall legs (``chalicelib.core.fusion``): min-max and reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.core.fusion import FusedCandidate, FusionConfig, FusionMethod, fuse
+from chalicelib.search.base import ScoredChunk, StoredChunk
+
+MINMAX = FusionConfig()
+RRF = FusionConfig(method=FusionMethod.RRF)
+
+
+def hit(chunk_id: str, score: float) -> ScoredChunk:
+    return ScoredChunk(StoredChunk(chunk_id, f"doc-{chunk_id}", 0, f"text of {chunk_id}", {}), score)
+
+
+def legs(*pairs: tuple[str, float]) -> list[ScoredChunk]:
+    return [hit(chunk_id, score) for chunk_id, score in pairs]
+
+
+def scores(fused: list[FusedCandidate]) -> dict[str, float]:
+    return {candidate.chunk.chunk_id: candidate.score for candidate in fused}
+
+
+def order(fused: list[FusedCandidate]) -> list[str]:
+    return [candidate.chunk.chunk_id for candidate in fused]
+
+
+def both(dense: list[ScoredChunk], sparse: list[ScoredChunk], config: FusionConfig = MINMAX) -> list[FusedCandidate]:
+    return fuse(dense, sparse, config, dense_on=True, sparse_on=True)
+
+
+# --- minmax -----------------------------------------------------------------------------------------------------------
+
+
+def test_minmax_normalises_each_leg_and_weighs_them_equally_by_default() -> None:
+    dense = legs(("a", 0.9), ("b", 0.5), ("c", 0.1))
+    sparse = legs(("b", 12.0), ("c", 4.0), ("a", 2.0))
+
+    fused = scores(both(dense, sparse))
+
+    # dense normalised: a 1, b 0.5, c 0; sparse normalised: b 1, c 0.2, a 0.
+    assert fused == pytest.approx({"a": 0.5, "b": 0.75, "c": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("dense_weight", "expected"),
+    [(0.0, {"a": 0.0, "b": 1.0}), (1.0, {"a": 1.0, "b": 0.0}), (0.8, {"a": 0.8, "b": 0.2})],
+)
+def test_minmax_dense_weight_moves_the_balance(dense_weight: float, expected: dict[str, float]) -> None:
+    dense = legs(("a", 0.9), ("b", 0.3))
+    sparse = legs(("b", 8.0), ("a", 1.0))
+
+    fused = both(dense, sparse, FusionConfig(dense_weight=dense_weight))
+
+    assert scores(fused) == pytest.approx(expected)
+
+
+def test_minmax_a_chunk_missing_from_a_leg_gets_zero_from_it() -> None:
+    dense = legs(("only-dense", 0.8), ("shared", 0.2))
+    sparse = legs(("shared", 5.0), ("only-sparse", 1.0))
+
+    fused = scores(both(dense, sparse))
+
+    assert fused == pytest.approx({"only-dense": 0.5, "shared": 0.5, "only-sparse": 0.0})
+
+
+def test_minmax_a_single_hit_leg_normalises_to_one() -> None:
+    fused = both(legs(("a", 0.12)), legs(("b", 3.5)))
+
+    assert scores(fused) == pytest.approx({"a": 0.5, "b": 0.5})
+    assert {candidate.chunk.chunk_id: candidate.sparse_score for candidate in fused} == {"a": None, "b": 1.0}
+
+
+def test_minmax_equal_scores_within_a_leg_all_normalise_to_one() -> None:
+    fused = fuse(legs(("a", 0.4), ("b", 0.4)), [], MINMAX, dense_on=True, sparse_on=False)
+
+    assert scores(fused) == {"a": 1.0, "b": 1.0}
+
+
+def test_fusion_deduplicates_by_chunk_id_and_keeps_both_raw_signals() -> None:
+    dense = legs(("x", 0.7), ("y", 0.1))
+    sparse = legs(("y", 9.0), ("x", 3.0))
+
+    fused = both(dense, sparse)
+
+    assert sorted(order(fused)) == ["x", "y"]
+    by_id = {candidate.chunk.chunk_id: candidate for candidate in fused}
+    assert by_id["x"].dense_score == 0.7  # raw cosine
+    assert by_id["x"].sparse_score == 0.0  # min-max normalised BM25
+    assert by_id["y"].dense_score == 0.1
+    assert by_id["y"].sparse_score == 1.0
+
+
+def test_fusion_ties_keep_the_order_chunks_were_first_seen() -> None:
+    # Every chunk fuses to 0.5: dense hits are seen first (in leg order), then sparse-only ones.
+    dense = legs(("d1", 0.9), ("d2", 0.9))
+    sparse = legs(("s1", 2.0), ("s2", 2.0))
+
+    assert order(both(dense, sparse)) == ["d1", "d2", "s1", "s2"]
+    assert order(both(list(reversed(dense)), list(reversed(sparse)))) == ["d2", "d1", "s2", "s1"]
+
+
+def test_fusion_ranks_best_first() -> None:
+    dense = legs(("a", 0.2), ("b", 0.9), ("c", 0.5))
+
+    fused = fuse(dense, [], MINMAX, dense_on=True, sparse_on=False)
+
+    assert order(fused) == ["b", "c", "a"]
+    assert [candidate.score for candidate in fused] == pytest.approx([1.0, 0.42857, 0.0], abs=1e-5)
+
+
+@pytest.mark.parametrize("dense_weight", [0.0, 0.3, 1.0])
+def test_minmax_with_the_sparse_leg_off_uses_dense_alone_whatever_the_weight(dense_weight: float) -> None:
+    config = FusionConfig(dense_weight=dense_weight)
+
+    fused = fuse(legs(("a", 0.9), ("b", 0.5)), [], config, dense_on=True, sparse_on=False)
+
+    assert scores(fused) == pytest.approx({"a": 1.0, "b": 0.0})
+
+
+@pytest.mark.parametrize("dense_weight", [0.0, 0.7, 1.0])
+def test_minmax_with_the_dense_leg_off_uses_sparse_alone_whatever_the_weight(dense_weight: float) -> None:
+    config = FusionConfig(dense_weight=dense_weight)
+
+    fused = fuse([], legs(("a", 4.0), ("b", 2.0), ("c", 1.0)), config, dense_on=False, sparse_on=True)
+
+    assert scores(fused) == pytest.approx({"a": 1.0, "b": 1 / 3, "c": 0.0})
+
+
+def test_fusion_of_two_empty_legs_is_empty() -> None:
+    assert both([], []) == []
+    assert both([], [], RRF) == []
+
+
+def test_minmax_scores_stay_in_unit_interval_with_negative_cosines() -> None:
+    fused = both(legs(("a", -0.2), ("b", -0.9)), legs(("b", 0.5)))
+
+    # dense: a (the least negative) normalises to 1, b to 0; sparse: b to 1.
+    assert scores(fused) == pytest.approx({"a": 0.5, "b": 0.5})
+    assert all(0.0 <= candidate.score <= 1.0 for candidate in fused)
+
+
+# --- rrf --------------------------------------------------------------------------------------------------------------
+
+
+def test_rrf_first_in_both_legs_scores_exactly_one() -> None:
+    dense = legs(("top", 0.9), ("x", 0.5))
+    sparse = legs(("top", 7.0), ("y", 1.0))
+
+    fused = both(dense, sparse, RRF)
+
+    assert order(fused)[0] == "top"
+    assert fused[0].score == pytest.approx(1.0)
+
+
+def test_rrf_uses_ranks_not_raw_scores() -> None:
+    k = 60
+    dense = legs(("a", 0.99), ("b", 0.98), ("c", 0.01))
+    sparse = legs(("c", 100.0), ("a", 99.0))
+
+    fused = scores(both(dense, sparse, RRF))
+
+    best = 2 / (k + 1)
+    assert fused["a"] == pytest.approx((1 / (k + 1) + 1 / (k + 2)) / best)
+    assert fused["b"] == pytest.approx((1 / (k + 2)) / best)
+    assert fused["c"] == pytest.approx((1 / (k + 3) + 1 / (k + 1)) / best)
+
+
+def test_rrf_scores_lie_in_the_unit_interval() -> None:
+    dense = legs(*[(f"d{i}", 1 - i / 100) for i in range(50)])
+    sparse = legs(*[(f"d{i}", 50.0 - i) for i in reversed(range(50))])
+
+    fused = both(dense, sparse, RRF)
+
+    assert all(0.0 < candidate.score <= 1.0 for candidate in fused)
+
+
+def test_rrf_with_one_leg_off_normalises_against_that_leg_alone() -> None:
+    fused = fuse(legs(("a", 0.3), ("b", 0.2)), [], RRF, dense_on=True, sparse_on=False)
+
+    assert fused[0].score == pytest.approx(1.0)
+    assert fused[1].score == pytest.approx(61 / 62)
+
+
+def test_rrf_best_possible_is_one_so_a_hit_found_by_one_of_two_legs_scores_at_most_half() -> None:
+    """Pinned: with both legs on, a chunk only one leg found (e.g. sparse found nothing) tops out at 0.5."""
+    fused = both(legs(("a", 0.99)), [], RRF)
+
+    assert fused[0].score == pytest.approx(0.5)
+
+
+def test_rrf_k_changes_the_spread() -> None:
+    dense = legs(("a", 0.9), ("b", 0.8))
+
+    tight = fuse(dense, [], FusionConfig(method=FusionMethod.RRF, rrf_k=1), dense_on=True, sparse_on=False)
+    loose = fuse(dense, [], FusionConfig(method=FusionMethod.RRF, rrf_k=1000), dense_on=True, sparse_on=False)
+
+    assert tight[1].score == pytest.approx(2 / 3)
+    assert loose[1].score == pytest.approx(1001 / 1002)
+
+
+# --- configuration ----------------------------------------------------------------------------------------------------
+
+
+def test_fusion_config_defaults() -> None:
+    assert MINMAX.method is FusionMethod.MINMAX
+    assert MINMAX.dense_weight == 0.5
+    assert MINMAX.rrf_k == 60
+
+
+@pytest.mark.parametrize("dense_weight", [-0.01, 1.01, 2.0])
+def test_fusion_config_rejects_a_weight_outside_the_unit_interval(dense_weight: float) -> None:
+    with pytest.raises(ValueError, match="dense_weight"):
+        FusionConfig(dense_weight=dense_weight)
+
+
+@pytest.mark.parametrize("dense_weight", [0.0, 1.0])
+def test_fusion_config_accepts_the_weight_bounds(dense_weight: float) -> None:
+    assert FusionConfig(dense_weight=dense_weight).dense_weight == dense_weight
+
+
+@pytest.mark.parametrize("rrf_k", [0, -5])
+def test_fusion_config_rejects_an_rrf_k_below_one(rrf_k: int) -> None:
+    with pytest.raises(ValueError, match="rrf_k"):
+        FusionConfig(method=FusionMethod.RRF, rrf_k=rrf_k)
+
+
+def test_fusion_method_values_are_the_configuration_names() -> None:
+    assert FusionMethod("minmax") is FusionMethod.MINMAX
+    assert FusionMethod("rrf") is FusionMethod.RRF
