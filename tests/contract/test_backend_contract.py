@@ -742,14 +742,6 @@ def test_embedded_stale_sparse_reader_never_returns_an_unrelated_chunk(tmp_path:
         assert [hit.chunk.text for hit in recall(reader, COLLECTION, text="dog", sparse=10).sparse] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a collection's generation restarts at 0 when it is deleted and re-created, so another instance's "
-        "cached dense snapshot (keyed only by generation) looks current and is served; with SQLite reusing chunk "
-        "keys it returns the new chunk with the old chunk's cosine (1.0 instead of 0.0)."
-    ),
-)
 def test_embedded_dense_leg_notices_a_collection_recreated_by_another_instance(tmp_path: Path) -> None:
     reader = EmbeddedBackend(tmp_path)
     reader.create_collection(COLLECTION, 4)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.demo import demo_documents
+
 from chalicelib.core.chunking import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_OVERLAP,
@@ -17,7 +19,6 @@ from chalicelib.core.chunking import (
 from chalicelib.core.extraction import TextBlock, extract
 from chalicelib.core.text import is_cjk
 
-DEMO_DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 ENGLISH = " ".join(
     f"Sentence {index} explains that the tent model {index} weighs {index + 1} kilograms." for index in range(40)
@@ -226,15 +227,7 @@ def test_invalid_sizes_are_rejected(chunk_size: int, overlap: int) -> None:
         chunk_blocks([TextBlock("text")], chunk_size=chunk_size, overlap=overlap)
 
 
-@pytest.mark.parametrize(
-    "path",
-    sorted(
-        path
-        for path in DEMO_DOCS.iterdir()
-        if path.name != "README.md" and not path.name.endswith(".metadata.json")
-    ),
-    ids=lambda path: path.name,
-)
+@pytest.mark.parametrize("path", demo_documents(), ids=lambda path: path.name)
 def test_demo_documents_chunk_sensibly(path: Path) -> None:
     document = extract(path.read_bytes(), filename=path.name)
     chunks = chunk_blocks(document.blocks)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.demo import demo_documents
+
 from chalicelib.core import extraction
 from chalicelib.core.extraction import (
     MAX_DOCUMENT_BYTES,
@@ -21,7 +23,6 @@ from chalicelib.core.extraction import (
 from tests.fixtures.docx import W_NS, document_xml, make_docx, paragraph_xml
 from tests.fixtures.pdf import make_pdf
 
-DEMO_DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 
 def texts(document: ExtractedDocument) -> list[str]:
@@ -576,15 +577,7 @@ def test_blocks_never_have_blank_text() -> None:
             assert block.text.strip() == block.text != ""
 
 
-@pytest.mark.parametrize(
-    "path",
-    sorted(
-        path
-        for path in DEMO_DOCS.iterdir()
-        if path.name != "README.md" and not path.name.endswith(".metadata.json")
-    ),
-    ids=lambda path: path.name,
-)
+@pytest.mark.parametrize("path", demo_documents(), ids=lambda path: path.name)
 def test_demo_documents_extract(path: Path) -> None:
     document = extract(path.read_bytes(), filename=path.name)
     assert document.title

@@ -61,24 +61,28 @@ class SparseIndex:
         if not self._directory.is_dir():
             self._directory.mkdir(parents=True, exist_ok=True)
             self._index = tantivy.Index(self._schema, path=str(self._directory))
-        writer = self._index.writer(_WRITER_HEAP_BYTES)
-        writer.delete_all_documents()
-        for key, doc_id, text in rows:
-            writer.add_document(self._document(key, doc_id, text))
-        writer.commit()
-        writer.wait_merging_threads()
-        self._index.reload()
-        self._mark(generation)
-        self._loaded = generation
+        self._commit(rows, generation, delete_all=True)
 
     def apply(
         self, deleted_doc_ids: Sequence[str], added: Iterable[tuple[int, str, str]], generation: int
     ) -> None:
         """Incrementally delete every chunk of ``deleted_doc_ids`` and add ``added`` rows, in one commit."""
+        self._commit(added, generation, deleted_doc_ids=deleted_doc_ids)
+
+    def _commit(
+        self,
+        rows: Iterable[tuple[int, str, str]],
+        generation: int,
+        *,
+        delete_all: bool = False,
+        deleted_doc_ids: Sequence[str] = (),
+    ) -> None:
         writer = self._index.writer(_WRITER_HEAP_BYTES)
+        if delete_all:
+            writer.delete_all_documents()
         for doc_id in deleted_doc_ids:
             writer.delete_documents_by_term(_DOC, doc_id)
-        for key, doc_id, text in added:
+        for key, doc_id, text in rows:
             writer.add_document(self._document(key, doc_id, text))
         writer.commit()
         writer.wait_merging_threads()

@@ -1,6 +1,7 @@
 """SQLite store of record for the embedded backend: collections, documents, chunks and their vectors.
 
-Every write bumps the collection's ``generation``; the derived search indexes (tantivy, the numpy matrix) remember
+Every write moves the collection's ``generation`` to the next value of one database-wide counter (so a collection
+that is deleted and re-created never repeats a generation another process may have cached); the derived search indexes (tantivy, the numpy matrix) remember
 the generation they were built from and are rebuilt when they fall behind, so SQLite alone is ever authoritative.
 """
 
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     UNIQUE (collection, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (collection, doc_id);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('generation', 0);
 """
 
 
@@ -99,7 +102,10 @@ class SqliteStore:
 
     def create_collection(self, name: str, dimension: int) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR IGNORE INTO collections (name, dimension) VALUES (?, ?)", (name, dimension))
+            db.execute(
+                "INSERT OR IGNORE INTO collections (name, dimension, generation) VALUES (?, ?, ?)",
+                (name, dimension, _next_generation(db)),
+            )
 
     def delete_collection(self, name: str) -> None:
         with self._transaction() as db:
@@ -141,7 +147,7 @@ class SqliteStore:
                     for chunk in chunks
                 ],
             )
-            db.execute("UPDATE collections SET generation = generation + 1 WHERE name = ?", (collection,))
+            db.execute("UPDATE collections SET generation = ? WHERE name = ?", (_next_generation(db), collection))
 
     def delete_document(self, collection: str, doc_id: str) -> bool:
         with self._transaction() as db:
@@ -150,7 +156,7 @@ class SqliteStore:
                 "DELETE FROM documents WHERE collection = ? AND doc_id = ?", (collection, doc_id)
             ).rowcount
             if removed:
-                db.execute("UPDATE collections SET generation = generation + 1 WHERE name = ?", (collection,))
+                db.execute("UPDATE collections SET generation = ? WHERE name = ?", (_next_generation(db), collection))
         return bool(removed)
 
     def get_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
@@ -207,6 +213,10 @@ class SqliteStore:
             key: StoredChunk(chunk_id, doc_id, position, text, json.loads(metadata))
             for key, chunk_id, doc_id, position, text, metadata in rows
         }
+
+
+def _next_generation(db: sqlite3.Connection) -> int:
+    return int(db.execute("UPDATE counters SET value = value + 1 WHERE name = 'generation' RETURNING value").fetchone()[0])
 
 
 def _vector_blob(vector: Sequence[float], dimension: int | None) -> bytes:
