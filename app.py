@@ -27,6 +27,7 @@ _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urle
 def _http_view(operation: Operation) -> Any:
     def view(**path_params: str) -> Response:
         request = app.current_request
+        assert request is not None, "Chalice sets current_request before calling a view"
         context = request.context or {}
         result = invoke(
             service,

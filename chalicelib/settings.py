@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from chalicelib.core.fusion import FusionConfig, FusionMethod
 if TYPE_CHECKING:
     from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.models.base import Embedder
+    from chalicelib.sources.base import ObjectSource
 
 
 class ConfigurationError(Exception):
@@ -31,7 +32,7 @@ class Settings:
     data_dir: Path = Path(".sift")
     embedder: str = "minilm"  # minilm | hashing
     embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
-    fusion: FusionConfig = FusionConfig()
+    fusion: FusionConfig = field(default_factory=FusionConfig)
     debug: bool = False
 
     @classmethod
@@ -66,7 +67,7 @@ def _cache_path(value: str, data_dir: Path) -> Path | None:
 def build_embedder(settings: Settings) -> Embedder:
     from chalicelib.models.local import HashingEmbedder, SentenceTransformerEmbedder
 
-    embedders = {"minilm": SentenceTransformerEmbedder, "hashing": HashingEmbedder}
+    embedders: dict[str, Callable[[], Embedder]] = {"minilm": SentenceTransformerEmbedder, "hashing": HashingEmbedder}
     if settings.embedder not in embedders:
         raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose one of {sorted(embedders)}")
     embedder: Embedder = embedders[settings.embedder]()
@@ -105,7 +106,7 @@ def build_service(settings: Settings) -> KnowledgeBaseService:
     return KnowledgeBaseService(catalog, backend, indexer, retriever, embedder.name, embedder.dimension)
 
 
-def _s3_sources() -> list[object]:
+def _s3_sources() -> list[ObjectSource]:
     """S3 is a source on every stage (EventBridge events name S3 objects); boto3 is only imported here."""
     import boto3
 

@@ -15,8 +15,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.fixtures.docx import Paragraph, Table, make_docx  # noqa: E402
-from tests.fixtures.pdf import make_pdf  # noqa: E402
+from tests.fixtures.docx import Paragraph, Table, make_docx
+from tests.fixtures.pdf import make_pdf
 
 _LINE_WIDTH = 88
 

@@ -28,7 +28,7 @@ MAX_IMAGES = 10
 
 RerankModelName = Literal["qwen3-rerank-hybrid", "qwen3-rerank", "gte-rerank-hybrid", "gte-rerank"]
 RERANK_MODEL_NAMES: tuple[str, ...] = RerankModelName.__args__  # type: ignore[attr-defined]
-DEFAULT_RERANK_MODEL = "qwen3-rerank-hybrid"
+DEFAULT_RERANK_MODEL: RerankModelName = "qwen3-rerank-hybrid"
 RewriteModelName = Literal["conv-rewrite-qwen-1.8b"]
 
 

@@ -97,6 +97,5 @@ def _plain(message: str) -> str:
     message = _INSTANCE_OF.sub("", message)  # "... or instance of HistoryMessage": a Python class name
     for python, plain in _JSON_WORDS:
         message = message.replace(python, plain)
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
+    message = message.removeprefix("Value error, ")
     return message

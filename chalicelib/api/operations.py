@@ -70,7 +70,8 @@ def invoke(
     try:
         payload = _payload(body)
         lenient = operation.method == "GET"  # query strings carry numbers as text
-        payload.update(query_params or {})
+        if operation.method == "GET":  # a POST takes its parameters from the JSON body only
+            payload.update(query_params or {})
         workspace_id = _workspace(path_params.get("WorkspaceId", ""))
         request = parse_request(operation.request_model, payload, strict=not lenient)
         data = operation.handler(service(), Call(workspace_id, request, request_id, payload))
@@ -164,7 +165,7 @@ def _index_view(service: KnowledgeBaseService, kb: KnowledgeBase) -> dict[str, A
 def _list_indices(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
     request: bailian.ListIndicesRequest = call.request
     offset = (request.page_number - 1) * request.page_size
-    kbs, total = service.list(call.workspace_id, name=request.index_name, offset=offset, limit=request.page_size)
+    kbs, total = service.list_indexes(call.workspace_id, name=request.index_name, offset=offset, limit=request.page_size)
     return {"Indices": [_index_view(service, kb) for kb in kbs], "PageNumber": request.page_number,
             "PageSize": request.page_size, "TotalCount": total}
 

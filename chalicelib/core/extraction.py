@@ -151,7 +151,7 @@ def extract(data: bytes, *, filename: str, content_type: str | None = None) -> E
         title, blocks = parser(bytes(data), stem)
     except ExtractionError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a hostile file must never crash the indexer
+    except Exception as exc:
         label = _FORMAT_LABELS[document_format]
         raise ExtractionError(f"{label} could not be parsed: {_short_reason(exc)}") from exc
     return ExtractedDocument(title=_clean_title(title) or stem, blocks=tuple(blocks), format=document_format)
@@ -572,7 +572,7 @@ def _open_pdf(data: bytes) -> Any:
     try:
         reader = PdfReader(io.BytesIO(data))
         encrypted = reader.is_encrypted
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many unrelated types on malformed input
+    except Exception as exc:
         raise ExtractionError(f"PDF could not be parsed: {_short_reason(exc)}") from exc
     if encrypted:
         _decrypt_with_empty_password(reader)
@@ -583,7 +583,7 @@ def _decrypt_with_empty_password(reader: Any) -> None:
     """Open a PDF that is encrypted with an empty user password (owner-restricted PDFs are common and readable)."""
     try:
         result = reader.decrypt("")
-    except Exception as exc:  # noqa: BLE001 - e.g. an unsupported algorithm or missing AES support
+    except Exception as exc:
         raise ExtractionError("PDF is encrypted") from exc
     if not result:  # PasswordType.NOT_DECRYPTED is 0
         raise ExtractionError("PDF is encrypted")
@@ -593,7 +593,7 @@ def _pdf_pages(reader: Any) -> list[Any]:
     """The pages of ``reader`` (reading the page tree can itself fail on a damaged file)."""
     try:
         return list(reader.pages)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ExtractionError(f"PDF could not be parsed: {_short_reason(exc)}") from exc
 
 
@@ -601,7 +601,7 @@ def _pdf_page_text(page: Any) -> str:
     """The text of one page with blank lines and repeated spaces removed."""
     try:
         text = page.extract_text() or ""
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ExtractionError(f"PDF could not be parsed: {_short_reason(exc)}") from exc
     lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
@@ -825,8 +825,9 @@ def _parse_json(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:
     items = value if isinstance(value, list) else [value]
     blocks = [block for item in items if (block := _json_block(item)) is not None]
     title = value.get("title") if isinstance(value, dict) else None
-    usable = isinstance(title, str) and not isinstance(title, _JsonNumber) and title.strip()
-    return (title if usable else stem), blocks
+    if isinstance(title, str) and not isinstance(title, _JsonNumber) and title.strip():
+        return title, blocks
+    return stem, blocks
 
 
 def _parse_jsonl(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:

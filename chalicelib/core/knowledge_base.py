@@ -77,7 +77,7 @@ class KnowledgeBaseService:
             raise NotFoundError("index", index_id)
         return kb
 
-    def list(self, workspace_id: str, *, name: str | None, offset: int, limit: int) -> tuple[list[KnowledgeBase], int]:
+    def list_indexes(self, workspace_id: str, *, name: str | None, offset: int, limit: int) -> tuple[list[KnowledgeBase], int]:
         return self._catalog.list_knowledge_bases(workspace_id, name=name, offset=offset, limit=limit)
 
     def delete(self, workspace_id: str, index_id: str) -> None:
@@ -107,7 +107,8 @@ class KnowledgeBaseService:
     def delete_documents(self, workspace_id: str, index_id: str, doc_ids: Sequence[str]) -> tuple[list[str], list[str]]:
         """Delete by document id; returns (deleted, not found)."""
         kb = self.get(workspace_id, index_id)
-        deleted, missing = [], []
+        deleted: list[str] = []
+        missing: list[str] = []
         for doc_id in doc_ids:
             (deleted if self._backend.delete_document(kb.collection, doc_id) else missing).append(doc_id)
         return deleted, missing

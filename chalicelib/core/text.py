@@ -26,9 +26,7 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 # English function words that carry no subject; used where a light notion of "content word" is enough.
 ENGLISH_STOPWORDS = frozenset(
-    "a an and are as at be but by can could do does did for from has have how i in is it its it's me my no not of on"
-    " or our so than that the their them then there these they this to us was we what when where which who why will"
-    " with would you your about tell more also please".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from", "has", "have", "how", "i", "in", "is", "it", "its", "it's", "me", "my", "no", "not", "of", "on", "or", "our", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "about", "tell", "more", "also", "please"]
 )
 
 # Sentence ends: Latin punctuation followed by space, or CJK full-width punctuation (no space follows those).

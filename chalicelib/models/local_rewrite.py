@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from chalicelib.core.text import ENGLISH_STOPWORDS, is_cjk, split_scripts, words
 from chalicelib.models.base import ChatMessage
 
+
 class ContextRewriter:
     """Question + salient words of the recent conversation, at most ``budget`` added words (CJK: characters)."""
 
