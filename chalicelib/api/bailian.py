@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel, ResponseModel
+from chalicelib.api.errors import InvalidParameterError
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.filters import Group, parse_search_filters
 
@@ -88,7 +89,8 @@ class RetrieveRequest(RequestModel):
     @model_validator(mode="after")
     def _one_leg_on(self) -> RetrieveRequest:
         if self.dense_similarity_top_k + self.sparse_similarity_top_k == 0:
-            raise ValueError("DenseSimilarityTopK and SparseSimilarityTopK cannot both be 0")
+            # Not a ValueError: pydantic would report it against the whole body; this names the field.
+            raise InvalidParameterError("DenseSimilarityTopK", "cannot be 0 when SparseSimilarityTopK is 0 too")
         return self
 
     @property

@@ -334,6 +334,19 @@ def test_bad_delete_requests_change_nothing(api: Api, index_id: str) -> None:
     assert _state(api, index_id) == before
 
 
+def test_query_string_on_a_post_does_not_override_the_body(api: Api, index_id: str, tmp_path: Path) -> None:
+    other = api.create_index("other")  # empty
+    body = json.dumps({"IndexId": index_id, "Query": "Larkspur returns policy"})
+
+    reply = api.post_raw(f"{_retrieve_path()}?IndexId={other}", body)
+
+    # Either the query string is ignored (nodes from the body's index) or it is refused; never silently obeyed.
+    if reply.status == 200:
+        assert reply.data["Nodes"], "the query string's (empty) index answered instead of the body's"
+    else:
+        assert_error(reply, 400, BAD_REQUEST, field="IndexId")
+
+
 def test_unknown_query_parameter_on_a_get_is_400(api: Api, index_id: str) -> None:
     assert_error(api.list_documents(index_id, Sort="name"), 400, BAD_REQUEST, field="Sort")
     assert_error(api.list_documents(index_id, PageSize=0), 400, BAD_REQUEST, field="PageSize")

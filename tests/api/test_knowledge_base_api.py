@@ -1,4 +1,5 @@
-"""The supporting operations of the knowledge-base family, end to end over HTTP: create, list, index, inspect, delete."""
+"""The supporting operations of the knowledge-base family, end to end over HTTP: create, list, index, inspect,
+delete."""
 
 from __future__ import annotations
 
@@ -245,9 +246,9 @@ def test_retriever_history_records_only_when_asked(api: Api, mixed_dir: Path) ->
     index_id = api.create_index("mixed")
     api.add_documents(index_id, [str(mixed_dir)])
 
-    api.retrieve(index_id, "refund within 30 days", SaveRetrieverHistory=False).data
+    assert api.retrieve(index_id, "refund within 30 days", SaveRetrieverHistory=False).data["Nodes"]
     assert api.history(index_id).data["TotalCount"] == 0
-    api.retrieve(index_id, "opening hours of the store").data  # default: false
+    assert api.retrieve(index_id, "opening hours of the store").data["Nodes"]  # default: false
     assert api.history(index_id).data["TotalCount"] == 0
 
     saved = api.retrieve(index_id, "refund within 30 days", SaveRetrieverHistory=True)
@@ -263,7 +264,7 @@ def test_retriever_history_records_only_when_asked(api: Api, mixed_dir: Path) ->
     assert record["Request"]["SaveRetrieverHistory"] is True
     assert [node["nid"] for node in record["Nodes"]] == [node["Metadata"]["nid"] for node in nodes]
 
-    api.retrieve(index_id, "tent", SaveRetrieverHistory=True).data
+    assert api.retrieve(index_id, "tent", SaveRetrieverHistory=True).data["Nodes"]
     newest_first = api.history(index_id).data["Records"]
     assert [r["Query"] for r in newest_first] == ["tent", "refund within 30 days"]
     assert [r["Query"] for r in api.history(index_id, PageSize=1, PageNumber=2).data["Records"]] == [

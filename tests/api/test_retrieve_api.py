@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import WS, Api, doc_names, write_files
+from tests.api.conftest import FILTER_FILES, WS, Api, doc_names, write_files
 
 DOCUMENTED_METADATA_KEYS = {
     "doc_id", "doc_name", "title", "hier_title", "content", "workspace_id", "nid", "parent", "file_path",
@@ -237,18 +237,12 @@ def test_rerank_min_score_filters_nodes(api: Api, filter_index: str) -> None:
 
 
 def test_index_rerank_min_score_is_the_default_threshold(api: Api, tmp_path: Path) -> None:
-    directory = write_files(tmp_path / "docs", {key: value for key, value in _filter_files().items()})
+    directory = write_files(tmp_path / "docs", FILTER_FILES)
     index_id = api.create_index("strict", RerankMinScore=1.0)
     api.add_documents(index_id, [str(directory)])
 
     assert api.nodes(index_id, "returns policy refund") == []
     assert api.nodes(index_id, "returns policy refund", Rerank=[{"RerankMinScore": 0.01}])
-
-
-def _filter_files() -> dict[str, Any]:
-    from tests.api.conftest import FILTER_FILES
-
-    return dict(FILTER_FILES)
 
 
 # --- rerank models and modes --------------------------------------------------------------------------------------
@@ -262,7 +256,7 @@ def test_each_documented_rerank_model_is_accepted(api: Api, filter_index: str, m
 
 
 def test_index_rerank_model_name_is_accepted(api: Api, tmp_path: Path) -> None:
-    directory = write_files(tmp_path / "docs", _filter_files())
+    directory = write_files(tmp_path / "docs", FILTER_FILES)
     index_id = api.create_index("gte", RerankModelName="gte-rerank")
     api.add_documents(index_id, [str(directory)])
     assert api.list_indices().data["Indices"][0]["RerankModelName"] == "gte-rerank"
@@ -286,7 +280,8 @@ def test_rerank_modes_are_accepted(api: Api, filter_index: str, rerank: dict[str
 
 
 def test_rewrite_config_is_accepted(api: Api, filter_index: str) -> None:
-    nodes = api.nodes(filter_index, "sleeping bag", EnableRewrite=True, Rewrite=[{"ModelName": "conv-rewrite-qwen-1.8b"}])
+    rewrite = [{"ModelName": "conv-rewrite-qwen-1.8b"}]
+    nodes = api.nodes(filter_index, "sleeping bag", EnableRewrite=True, Rewrite=rewrite)
     assert nodes[0]["Metadata"]["doc_name"] == "guide-2023.txt"
 
 
