@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 from chalicelib.core.filters import Group
 from chalicelib.core.fusion import FusedCandidate, FusionConfig, fuse
-from chalicelib.models.base import ChatMessage, Embedder, QueryRewriter, RerankCandidate, RerankMode, RerankRequest
+from chalicelib.models.base import (
+    ChatMessage,
+    Embedder,
+    QueryRewriter,
+    RerankCandidate,
+    Reranker,
+    RerankMode,
+    RerankRequest,
+)
 from chalicelib.models.registry import RerankerRegistry
 from chalicelib.search.base import RecallQuery, SearchBackend, StoredChunk
 
@@ -100,12 +108,12 @@ class Retriever:
         return RetrievalResult(kept[: query.top_n], text, timings)
 
     def _rerank(
-        self, reranker: object, options: RerankOptions, text: str, candidates: Sequence[FusedCandidate]
+        self, reranker: Reranker, options: RerankOptions, text: str, candidates: Sequence[FusedCandidate]
     ) -> list[RetrievedChunk]:
         if not candidates:
             return []
         request = RerankRequest(text, options.mode, options.instruction)
-        scores = reranker.rerank(  # type: ignore[attr-defined]
+        scores = reranker.rerank(
             request,
             [RerankCandidate(c.chunk.text, c.dense_score, c.sparse_score, c.score) for c in candidates],
         )
