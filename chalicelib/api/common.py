@@ -50,6 +50,7 @@ _JSON_WORDS = (
     ("a valid boolean", "a boolean (true or false)"),
     ("Extra inputs are not permitted", "is not a known parameter"),
     ("Field required", "is required"),
+    (" after validation", ""),
 )
 
 
@@ -67,19 +68,24 @@ def parse_request(model: type[Request], payload: Mapping[str, Any], *, strict: b
 
 def decode_json_body(raw: bytes | None) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is an empty object."""
+    if raw is not None and len(raw) > MAX_BODY_BYTES:
+        raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
     if raw is None or not raw.strip():
         return {}
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
     try:
         # Decoded explicitly: json.loads(bytes) would also accept UTF-16/32, and RFC 8259 requires UTF-8.
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise InvalidParameterError("body", f"is not valid JSON ({reason})") from None
     if not isinstance(body, dict):
         raise InvalidParameterError("body", "must be a JSON object")
     return body
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
+    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def wire_path(location: tuple[int | str, ...]) -> str:

@@ -397,9 +397,13 @@ def test_a_body_at_the_size_limit_is_accepted() -> None:
     assert len(decode_json_body(raw)["Query"]) == padding
 
 
-def test_an_oversized_blank_body_is_treated_as_empty() -> None:
-    """Pinned (questionable): blankness is checked before size, so megabytes of spaces pass as ``{}``."""
-    assert decode_json_body(b" " * (MAX_BODY_BYTES + 1)) == {}
+def test_an_oversized_blank_body_is_rejected_too() -> None:
+    body_error(b" " * (MAX_BODY_BYTES + 1))
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_constants_are_rejected(constant: str) -> None:
+    body_error(f'{{"IndexId": "kb", "Query": "x", "Rerank": [{{"RerankMinScore": {constant}}}]}}'.encode())
 
 
 def test_a_utf16_body_is_rejected() -> None:

@@ -14,7 +14,8 @@ import tantivy
 
 from chalicelib.core.text import cjk_bigrams, split_scripts
 
-# Tokens longer than this are almost always base64, hashes or URLs; indexing them only bloats the dictionary.
+# Tokens of this many UTF-8 bytes or more (tantivy's remove_long counts bytes) are almost always base64, hashes or
+# URLs; indexing them only bloats the dictionary. 40 bytes is 40 ASCII letters but only about 20 Cyrillic or accented.
 _MAX_TOKEN_LENGTH = 40
 
 
