@@ -73,7 +73,7 @@ MAX_LIST_ITEMS: Final = 100
 MAX_NESTING_DEPTH: Final = 5
 MAX_FIELD_CONDITIONS: Final = 100
 
-_FIELD_NAME: Final = re.compile(r"[^\W\d_][\w\-]{0,127}")
+FIELD_NAME: Final = re.compile(r"[^\W\d_][\w\-]{0,127}")
 _OPERATOR_KEY: Final = "_operator"
 _CONDITIONS_KEY: Final = "_conditions"
 _CONDITIONS_OPERATOR_KEY: Final = "_conditions_operator"
@@ -385,7 +385,7 @@ def _split_keys(raw: Mapping[Any, Any], path: str) -> tuple[dict[str, tuple[str,
             if canonical in reserved:
                 raise InvalidParameterError(f"{path}.{key}", "is given more than once (reserved keys ignore case)")
             reserved[canonical] = (key, value)
-        elif _FIELD_NAME.fullmatch(key):
+        elif FIELD_NAME.fullmatch(key):
             fields.append((key, value))
         else:
             raise InvalidParameterError(

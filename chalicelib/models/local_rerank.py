@@ -13,6 +13,7 @@ terms a candidate is rewarded for covering. Each weight set sums to 1, so scores
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,7 +73,7 @@ def content_terms(text: str) -> set[str]:
         if cjk:
             terms.update(cjk_bigrams(segment))
         else:
-            terms.update(_stem(word) for word in words(segment) if word not in ENGLISH_STOPWORDS)
+            terms.update(_stem(word) for word in set(words(segment)) - ENGLISH_STOPWORDS)
     return terms
 
 
@@ -82,6 +83,7 @@ def _coverage(wanted: set[str], text: str) -> float:
     return len(wanted & content_terms(text)) / len(wanted)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a corpus repeats its words; stemming each once keeps reranking cheap
 def _stem(word: str) -> str:
     """A deliberately light stemmer: strip common English inflections so "vaccines" meets "vaccine"."""
     for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "ly", "s"):

@@ -43,7 +43,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from chalicelib.core.filters import _FIELD_NAME, AnyOf, Equals, Group, Like, Node, NotEquals, Operator, Range
+from chalicelib.core.filters import FIELD_NAME, AnyOf, Equals, Group, Like, Node, NotEquals, Operator, Range
 from chalicelib.search.base import ChunkRecord, DocumentRecord
 
 ENGINES: Final = frozenset({"faiss", "lucene", "nmslib"})
@@ -158,9 +158,6 @@ def index_settings_and_mappings(
 # Filters
 # ---------------------------------------------------------------------------------------------------------------------
 
-_MATCH_NOTHING: Final = {"bool": {"must_not": [{"match_all": {}}]}}
-
-
 def compile_filter(tree: Group | None) -> dict[str, Any] | None:
     """The SearchFilters tree as OpenSearch bool-query DSL with the semantics of ``chalicelib.core.filters.matches``.
 
@@ -182,7 +179,7 @@ def _compile(node: Node) -> dict[str, Any]:
         if node.operator is Operator.AND:
             return {"bool": {"filter": clauses}}
         if not clauses:  # an empty OR holds for nothing (the embedded loop returns False)
-            return _MATCH_NOTHING
+            return {"bool": {"must_not": [{"match_all": {}}]}}
         return {"bool": {"should": clauses, "minimum_should_match": 1}}
     if isinstance(node, Equals):
         return _term(node.field, node.value)
@@ -321,7 +318,7 @@ def typed_metadata(metadata: Mapping[str, Any]) -> dict[str, dict[str, list[Any]
     """The four filter-only copies of ``metadata`` (always all four keys, each value a list in stored order)."""
     typed: dict[str, dict[str, list[Any]]] = {KEYWORD_FIELD: {}, FOLDED_FIELD: {}, NUMBER_FIELD: {}, BOOLEAN_FIELD: {}}
     for name, value in metadata.items():
-        if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+        if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
             continue
         for item in value if isinstance(value, (list, tuple)) else (value,):
             if isinstance(item, bool):
