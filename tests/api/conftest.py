@@ -3,7 +3,8 @@
 How the tests stay inside their tmp data directory
 --------------------------------------------------
 ``Client(app, stage_name="local")`` applies the ``local`` stage's environment variables from ``.chalice/config.json``
-(``SIFT_DATA_DIR=.sift``, ``SIFT_EMBEDDER=minilm`` ...) around *every* request and Lambda invocation: it swaps
+(today only ``SIFT_STAGE`` and model-loading flags; a stage may set ``SIFT_DATA_DIR`` or ``SIFT_EMBEDDER``) around
+*every* request and Lambda invocation: it swaps
 ``os.environ`` for a patched copy for the duration of the call. Monkeypatching the environment after entering the
 Client therefore does not help — the config values win inside each call. What does work is that the service is built
 once and cached (``chalicelib.settings.service``): the ``api`` fixture builds it *before* the first request, from the
