@@ -30,13 +30,14 @@ def embedded_backend(tmp_path: Path) -> SearchBackend:
 def opensearch_backend(tmp_path: Path) -> SearchBackend:
     """The OpenSearch backend against ``$SIFT_OPENSEARCH_URL``; imported lazily so the suite runs without it.
 
-    The constructor below is an assumption (the module does not exist yet): adapt this one function when it lands.
-    The contract expects read-after-write, so the backend must refresh (or write with ``refresh=wait_for``) itself.
+    Collections have unique names, so one ``sift-contract`` prefix is enough (its shared documents index is kept).
+    The contract expects read-after-write, so the backend refreshes after every write (``refresh=True``).
     """
-    pytest.importorskip("chalicelib.search.opensearch")
-    from chalicelib.search.opensearch.backend import OpenSearchBackend  # type: ignore[import-not-found]
+    opensearchpy = pytest.importorskip("opensearchpy")
+    from chalicelib.search.opensearch.backend import OpenSearchBackend
 
-    return OpenSearchBackend(os.environ[OPENSEARCH_URL_ENV])  # type: ignore[no-any-return]
+    client = opensearchpy.OpenSearch(hosts=[os.environ[OPENSEARCH_URL_ENV]], timeout=30)
+    return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
 
 
 BACKEND_FACTORIES: dict[str, Callable[[Path], SearchBackend]] = {
