@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib.core.fusion import FusionConfig, FusionMethod
+from chalicelib.search.opensearch.client import OpenSearchConnection
 
 if TYPE_CHECKING:
     from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.models.base import Embedder
+    from chalicelib.search.base import SearchBackend
     from chalicelib.sources.base import ObjectSource
 
 
@@ -33,6 +35,7 @@ class Settings:
     embedder: str = "minilm"  # minilm | hashing
     embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    opensearch: OpenSearchConnection | None = None
     debug: bool = False
 
     @classmethod
@@ -46,7 +49,22 @@ class Settings:
             )
         except ValueError as exc:
             raise ConfigurationError(f"invalid fusion settings: {exc}") from exc
+        try:
+            opensearch = (
+                OpenSearchConnection(
+                    url=env["SIFT_OPENSEARCH_URL"],
+                    auth=env.get("SIFT_OPENSEARCH_AUTH", "none"),
+                    region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "")),
+                    user=env.get("SIFT_OPENSEARCH_USER", ""),
+                    password=env.get("SIFT_OPENSEARCH_PASSWORD", ""),
+                )
+                if env.get("SIFT_OPENSEARCH_URL")
+                else None
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
         return cls(
+            opensearch=opensearch,
             stage=env.get("SIFT_STAGE", "local"),
             backend=env.get("SIFT_BACKEND", "embedded"),
             data_dir=Path(env.get("SIFT_DATA_DIR", ".sift")),
@@ -78,6 +96,23 @@ def build_embedder(settings: Settings) -> Embedder:
     return embedder
 
 
+def build_backend(settings: Settings) -> SearchBackend:
+    """``embedded`` (SQLite + tantivy + numpy under the data dir) or ``opensearch`` (a cluster, see client.py)."""
+    if settings.backend == "embedded":
+        from chalicelib.search.embedded.backend import EmbeddedBackend
+
+        return EmbeddedBackend(settings.data_dir / "search")
+    if settings.backend == "opensearch":
+        if settings.opensearch is None:
+            raise ConfigurationError("SIFT_BACKEND=opensearch needs SIFT_OPENSEARCH_URL")
+        from chalicelib.search.opensearch.backend import OpenSearchBackend
+        from chalicelib.search.opensearch.client import build_client
+
+        # Serverless collections have no refresh API; managed domains and self-hosted clusters do.
+        return OpenSearchBackend(build_client(settings.opensearch), refresh=settings.opensearch.auth != "sigv4-aoss")
+    raise ConfigurationError(f"SIFT_BACKEND={settings.backend!r}; choose embedded or opensearch")
+
+
 def build_service(settings: Settings) -> KnowledgeBaseService:
     """Wire the whole service for a stage."""
     from chalicelib.core.indexing import Indexer
@@ -87,13 +122,9 @@ def build_service(settings: Settings) -> KnowledgeBaseService:
     from chalicelib.models.local_rewrite import ContextRewriter
     from chalicelib.models.registry import RerankerRegistry
     from chalicelib.sources.local import LocalFileSource
-
-    if settings.backend != "embedded":
-        raise ConfigurationError(f"SIFT_BACKEND={settings.backend!r} is not available in this build")
-    from chalicelib.search.embedded.backend import EmbeddedBackend
     from chalicelib.store.sqlite import SqliteCatalog
 
-    backend = EmbeddedBackend(settings.data_dir / "search")
+    backend = build_backend(settings)
     catalog = SqliteCatalog(settings.data_dir / "catalog.db")
     embedder = build_embedder(settings)
     hybrid, semantic = LocalReranker("hybrid"), LocalReranker("semantic")

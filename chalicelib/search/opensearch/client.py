@@ -1,0 +1,60 @@
+"""Build the ``opensearchpy.OpenSearch`` client the backend is given: URL, authentication and timeouts.
+
+Authentication modes (``SIFT_OPENSEARCH_AUTH``):
+- ``sigv4-es``: AWS SigV4 for Amazon OpenSearch Service domains (service name ``es``);
+- ``sigv4-aoss``: AWS SigV4 for OpenSearch Serverless collections (service name ``aoss``);
+- ``basic``: user and password (self-hosted, fine-grained access control);
+- ``none``: no authentication (a local single-node cluster, as in the contract tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+AUTH_MODES = ("none", "basic", "sigv4-es", "sigv4-aoss")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSearchConnection:
+    url: str
+    auth: str = "none"
+    region: str = ""
+    user: str = ""
+    password: str = ""
+    timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        parsed = urlparse(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"SIFT_OPENSEARCH_URL must be an http(s) URL, not {self.url!r}")
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"SIFT_OPENSEARCH_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+        if self.auth.startswith("sigv4") and not self.region:
+            raise ValueError("SigV4 authentication needs a region (AWS_REGION)")
+        if self.auth == "basic" and not (self.user and self.password):
+            raise ValueError("basic authentication needs SIFT_OPENSEARCH_USER and SIFT_OPENSEARCH_PASSWORD")
+
+
+def build_client(connection: OpenSearchConnection) -> Any:
+    """The client; nothing is sent until the first request."""
+    from opensearchpy import OpenSearch, RequestsHttpConnection
+
+    options: dict[str, Any] = {
+        "hosts": [connection.url],
+        "timeout": connection.timeout_seconds,
+        "use_ssl": connection.url.startswith("https"),
+        "verify_certs": connection.url.startswith("https"),
+        "connection_class": RequestsHttpConnection,
+    }
+    if connection.auth == "basic":
+        options["http_auth"] = (connection.user, connection.password)
+    elif connection.auth.startswith("sigv4"):
+        import boto3
+        from opensearchpy import RequestsAWSV4SignerAuth
+
+        credentials = boto3.Session().get_credentials()
+        service = connection.auth.removeprefix("sigv4-")
+        options["http_auth"] = RequestsAWSV4SignerAuth(credentials, connection.region, service)
+    return OpenSearch(**options)
