@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -65,19 +65,18 @@ class Indexer:
 
     def index_uris(self, kb: KnowledgeBase, uris: Iterable[str]) -> list[JobDocument]:
         """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones)."""
-        outcomes: list[JobDocument] = []
-        batch: list[tuple[DocumentRecord, list[Chunk]]] = []
-        for uri in uris:
-            record, chunks = self._prepare_object(kb, uri)
-            if chunks is None:  # this version is indexed already
-                outcomes.append(_outcome(record))
-                continue
-            batch.append((record, chunks))
-            if len(batch) >= self._batch_documents:
-                outcomes.extend(self._write(kb, batch))
-                batch = []
-        outcomes.extend(self._write(kb, batch))
-        return outcomes
+        unchanged: list[JobDocument] = []
+
+        def changed() -> Iterator[tuple[DocumentRecord, list[Chunk]]]:
+            for uri in uris:
+                record, chunks = self._prepare_object(kb, uri)
+                if chunks is None:  # this version is indexed already
+                    unchanged.append(_outcome(record))
+                else:
+                    yield record, chunks
+
+        written = self._write_in_batches(kb, changed())
+        return unchanged + written
 
     def remove_uri(self, kb: KnowledgeBase, uri: str) -> bool:
         return self._backend.delete_document(kb.collection, document_id(uri))
@@ -85,15 +84,7 @@ class Indexer:
     # text documents ----------------------------------------------------------------------------------------------
 
     def index_texts(self, kb: KnowledgeBase, documents: Iterable[TextDocument]) -> list[JobDocument]:
-        outcomes: list[JobDocument] = []
-        batch: list[tuple[DocumentRecord, list[Chunk]]] = []
-        for document in documents:
-            batch.append(self._prepare_text(kb, document))
-            if len(batch) >= self._batch_documents:
-                outcomes.extend(self._write(kb, batch))
-                batch = []
-        outcomes.extend(self._write(kb, batch))
-        return outcomes
+        return self._write_in_batches(kb, (self._prepare_text(kb, document) for document in documents))
 
     # internals ---------------------------------------------------------------------------------------------------
 
@@ -144,24 +135,37 @@ class Indexer:
         )
         return record, chunks
 
+    def _write_in_batches(
+        self, kb: KnowledgeBase, prepared: Iterable[tuple[DocumentRecord, list[Chunk]]]
+    ) -> list[JobDocument]:
+        """Embed and write ``prepared`` documents ``batch_documents`` at a time (one embedding call per batch)."""
+        outcomes: list[JobDocument] = []
+        batch: list[tuple[DocumentRecord, list[Chunk]]] = []
+        for item in prepared:
+            batch.append(item)
+            if len(batch) >= self._batch_documents:
+                outcomes.extend(self._write(kb, batch))
+                batch = []
+        if batch:
+            outcomes.extend(self._write(kb, batch))
+        return outcomes
+
     def _write(self, kb: KnowledgeBase, batch: Sequence[tuple[DocumentRecord, list[Chunk]]]) -> list[JobDocument]:
-        if not batch:
-            return []
-        texts = [search_text(record, chunk) for record, chunks in batch for chunk in chunks]
-        vectors = iter(self._embedder.embed_documents(texts))
+        texts = [[search_text(record, chunk) for chunk in chunks] for record, chunks in batch]
+        vectors = iter(self._embedder.embed_documents([text for document in texts for text in document]))
         written: list[tuple[DocumentRecord, list[ChunkRecord]]] = []
-        for record, chunks in batch:
+        for (record, chunks), chunk_texts in zip(batch, texts):
             chunk_records = [
                 ChunkRecord(
                     chunk_id=f"{record.doc_id}_{chunk.position}",
                     doc_id=record.doc_id,
                     position=chunk.position,
                     text=chunk.text,
-                    search_text=search_text(record, chunk),
+                    search_text=text,
                     vector=next(vectors),
                     metadata=chunk_metadata(record, chunk),
                 )
-                for chunk in chunks
+                for chunk, text in zip(chunks, chunk_texts)
             ]
             written.append((_with_count(record, len(chunk_records)), chunk_records))
         self._backend.upsert_documents(kb.collection, written)
