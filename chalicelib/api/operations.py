@@ -124,6 +124,7 @@ def _retrieve(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
         rerank=rerank,
         history=history,
         rewrite=request.enable_rewrite,
+        images=tuple(request.images or ()),
     )
     result = service.retrieve(
         call.workspace_id, request.index_id, query, request_id=call.request_id,

@@ -5,6 +5,10 @@ Two methods, both giving scores in [0, 1]:
   ``w * dense + (1 - w) * sparse``; a chunk one leg did not return gets 0 from it. Measured best on SciFact (README).
 - ``rrf``: reciprocal rank fusion, ``sum(1 / (k + rank))``, divided by its maximum so the best possible is 1.
 When a leg is switched off (top-K 0) the other leg's normalised score is the fused score.
+
+The image leg (query images against a knowledge base's image index) is a second embedding-similarity leg: in
+``minmax`` a chunk's dense-side score is the better of its normalised text-vector and image-vector scores, so an image
+found by a query image weighs what a passage found by the query text weighs; in ``rrf`` it is one more ranked list.
 """
 
 from __future__ import annotations
@@ -40,31 +44,46 @@ class FusedCandidate:
     score: float  # fused, in [0, 1]
     dense_score: float | None  # the raw cosine, when the dense leg returned the chunk
     sparse_score: float | None  # min-max normalised BM25, when the sparse leg returned it
+    image_score: float | None = None  # the raw cosine to the closest query image, when the image leg returned it
 
 
 def fuse(
-    dense: Sequence[ScoredChunk], sparse: Sequence[ScoredChunk], config: FusionConfig, *, dense_on: bool, sparse_on: bool
+    dense: Sequence[ScoredChunk],
+    sparse: Sequence[ScoredChunk],
+    config: FusionConfig,
+    *,
+    dense_on: bool,
+    sparse_on: bool,
+    image: Sequence[ScoredChunk] = (),
 ) -> list[FusedCandidate]:
-    """Merge both legs (deduplicated by chunk id), best first; ties keep the order the chunk was first seen."""
+    """Merge the legs (deduplicated by chunk id), best first; ties keep the order the chunk was first seen."""
+    image_on = bool(image)
     dense_normal = _minmax(dense)
+    image_normal = _minmax(image)
     sparse_normal = _minmax(sparse)
     dense_raw = {hit.chunk.chunk_id: hit.score for hit in dense}
+    image_raw = {hit.chunk.chunk_id: hit.score for hit in image}
     chunks: dict[str, StoredChunk] = {}
-    for hit in [*dense, *sparse]:
+    for hit in [*dense, *image, *sparse]:
         chunks.setdefault(hit.chunk.chunk_id, hit.chunk)
 
     if config.method is FusionMethod.RRF:
-        fused = _rrf(dense, sparse, config.rrf_k, legs=int(dense_on) + int(sparse_on))
+        fused = _rrf([dense, image, sparse], config.rrf_k, legs=int(dense_on) + int(image_on) + int(sparse_on))
     else:
-        weight = config.dense_weight if dense_on and sparse_on else (1.0 if dense_on else 0.0)
+        similarity_on = dense_on or image_on
+        weight = config.dense_weight if similarity_on and sparse_on else (1.0 if similarity_on else 0.0)
         fused = {
-            chunk_id: weight * dense_normal.get(chunk_id, 0.0) + (1.0 - weight) * sparse_normal.get(chunk_id, 0.0)
+            chunk_id: weight * max(dense_normal.get(chunk_id, 0.0), image_normal.get(chunk_id, 0.0))
+            + (1.0 - weight) * sparse_normal.get(chunk_id, 0.0)
             for chunk_id in chunks
         }
     order = {chunk_id: index for index, chunk_id in enumerate(chunks)}
     ranked = sorted(chunks, key=lambda chunk_id: (-fused[chunk_id], order[chunk_id]))
     return [
-        FusedCandidate(chunks[chunk_id], _clamp(fused[chunk_id]), dense_raw.get(chunk_id), sparse_normal.get(chunk_id))
+        FusedCandidate(
+            chunks[chunk_id], _clamp(fused[chunk_id]), dense_raw.get(chunk_id), sparse_normal.get(chunk_id),
+            image_raw.get(chunk_id),
+        )
         for chunk_id in ranked
     ]
 
@@ -78,9 +97,9 @@ def _minmax(hits: Sequence[ScoredChunk]) -> dict[str, float]:
     return {hit.chunk.chunk_id: (hit.score - low) / span if span > 0 else 1.0 for hit in hits}
 
 
-def _rrf(dense: Sequence[ScoredChunk], sparse: Sequence[ScoredChunk], k: int, legs: int) -> dict[str, float]:
+def _rrf(ranked_lists: Sequence[Sequence[ScoredChunk]], k: int, legs: int) -> dict[str, float]:
     scores: dict[str, float] = {}
-    for hits in (dense, sparse):
+    for hits in ranked_lists:
         for rank, hit in enumerate(hits, start=1):
             scores[hit.chunk.chunk_id] = scores.get(hit.chunk.chunk_id, 0.0) + 1.0 / (k + rank)
     best = max(legs, 1) / (k + 1)

@@ -2,6 +2,10 @@
 
 The same object version indexed twice is a no-op; a changed object replaces all of its chunks; a file that cannot be
 read or parsed is recorded with status FAILED and a Reason and never stops the other files of a batch.
+
+Images: in a knowledge base without an image index an image has no text and is recorded EMPTY. With an image index
+it becomes one chunk whose text is its title (file name or metadata title) and whose image vector comes from the
+knowledge base's multimodal model; query images are searched against those vectors.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.api.errors import InternalError
 from chalicelib.core.chunking import Chunk, chunk_blocks
 from chalicelib.core.clock import utc_now
 from chalicelib.core.extraction import ExtractionError, TextBlock, extract
-from chalicelib.models.base import Embedder
+from chalicelib.models.base import Embedder, ImageEmbedder
 from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
 from chalicelib.sources.base import ObjectSource, SourceError, SourceObject
 from chalicelib.store.base import JobDocument, KnowledgeBase
@@ -39,6 +44,15 @@ class TextDocument:
     uri: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A document ready to embed and write: its record, its chunks and, for an image chunk, its image vector."""
+
+    record: DocumentRecord
+    chunks: list[Chunk]
+    image_vector: list[float] | None = None
+
+
 def document_id(uri: str) -> str:
     """A stable id per source URI, so re-indexing the same object replaces it instead of adding a copy."""
     return "doc_" + hashlib.sha256(uri.encode()).hexdigest()[:24]
@@ -52,11 +66,13 @@ class Indexer:
         sources: Sequence[ObjectSource],
         *,
         batch_documents: int = 32,
+        image_embedder: ImageEmbedder | None = None,
     ) -> None:
         self._backend = backend
         self._embedder = embedder
         self._sources = sources
         self._batch_documents = batch_documents
+        self._image_embedder = image_embedder
 
     # source objects ----------------------------------------------------------------------------------------------
 
@@ -67,13 +83,13 @@ class Indexer:
         """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones)."""
         unchanged: list[JobDocument] = []
 
-        def changed() -> Iterator[tuple[DocumentRecord, list[Chunk]]]:
+        def changed() -> Iterator[_Prepared]:
             for uri in uris:
-                record, chunks = self._prepare_object(kb, uri)
-                if chunks is None:  # this version is indexed already
-                    unchanged.append(_outcome(record))
+                prepared = self._prepare_object(kb, uri)
+                if isinstance(prepared, DocumentRecord):  # this version is indexed already
+                    unchanged.append(_outcome(prepared))
                 else:
-                    yield record, chunks
+                    yield prepared
 
         written = self._write_in_batches(kb, changed())
         return unchanged + written
@@ -94,35 +110,58 @@ class Indexer:
                 return source
         raise SourceError(f"No document source can read {uri}")
 
-    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> tuple[DocumentRecord, list[Chunk] | None]:
-        """The record and chunks to write, or the stored record and ``None`` when this version is indexed already."""
+    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> _Prepared | DocumentRecord:
+        """What to write, or the stored record when this version is indexed already."""
         doc_id = document_id(uri)
         now = utc_now()
         try:
             obj = self._source_for(uri).read(uri)
         except SourceError as exc:
             name = uri.rstrip("/").rsplit("/", 1)[-1]
-            return _failed(doc_id, name, uri, "", 0, "", str(exc), now), []
+            return _Prepared(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [])
         version = _version(obj)
         existing = self._backend.get_document(kb.collection, doc_id)
         if existing is not None and existing.version == version and existing.status is not DocumentStatus.FAILED:
-            return existing, None
+            return existing
         created = existing.created_at if existing else now
         content_type = obj.content_type or "application/octet-stream"
+
+        def failed(reason: str) -> _Prepared:
+            return _Prepared(_failed(doc_id, obj.name, uri, content_type, len(obj.data), version, reason, created), [])
+
         try:
             extracted = extract(obj.data, filename=obj.name, content_type=obj.content_type)
         except ExtractionError as exc:
-            return _failed(doc_id, obj.name, uri, content_type, len(obj.data), version, str(exc), created), []
-        chunks = chunk_blocks(extracted.blocks, chunk_size=kb.chunk_size, overlap=kb.overlap_size)
+            return failed(str(exc))
+        image_vector = None
+        if extracted.format == "image" and kb.has_image_index:
+            try:
+                image_vector = self._embed_image(kb, obj.data)
+            except InternalError as exc:  # the model refused it (too large, corrupt) or the index's model is missing
+                return failed(f"The image could not be embedded: {exc.message}")
+            except ValueError as exc:  # not an image the model reads, whatever its extension says
+                return failed(f"The image could not be embedded: {exc}")
+            chunks = [Chunk(text=extracted.title, headings=(), position=0)]
+        else:
+            chunks = chunk_blocks(extracted.blocks, chunk_size=kb.chunk_size, overlap=kb.overlap_size)
         record = DocumentRecord(
             doc_id=doc_id, name=obj.name, uri=uri, content_type=content_type, size=len(obj.data), version=version,
             status=DocumentStatus.INDEXED if chunks else DocumentStatus.EMPTY,
             reason="" if chunks else "The file holds no text to index",
             title=extracted.title, metadata=dict(obj.metadata), created_at=created, updated_at=now,
         )
-        return record, chunks
+        return _Prepared(record, chunks, image_vector)
 
-    def _prepare_text(self, kb: KnowledgeBase, document: TextDocument) -> tuple[DocumentRecord, list[Chunk]]:
+    def _embed_image(self, kb: KnowledgeBase, data: bytes) -> list[float]:
+        """The image's vector in the knowledge base's image index; its model must be the configured one."""
+        if self._image_embedder is None or self._image_embedder.name != kb.image_embedding_model:
+            configured = self._image_embedder.name if self._image_embedder else "no multimodal embedder"
+            raise InternalError(
+                f"the index's image model is {kb.image_embedding_model!r}, this deployment has {configured!r}"
+            )
+        return self._image_embedder.embed_indexed_image(data)
+
+    def _prepare_text(self, kb: KnowledgeBase, document: TextDocument) -> _Prepared:
         now = utc_now()
         chunks = chunk_blocks([TextBlock(document.text)], chunk_size=kb.chunk_size, overlap=kb.overlap_size)
         version = hashlib.sha256(f"{document.title}\x00{document.text}".encode()).hexdigest()
@@ -133,14 +172,12 @@ class Indexer:
             reason="" if chunks else "The document holds no text to index",
             title=document.title, metadata=dict(document.metadata), created_at=now, updated_at=now,
         )
-        return record, chunks
+        return _Prepared(record, chunks)
 
-    def _write_in_batches(
-        self, kb: KnowledgeBase, prepared: Iterable[tuple[DocumentRecord, list[Chunk]]]
-    ) -> list[JobDocument]:
+    def _write_in_batches(self, kb: KnowledgeBase, prepared: Iterable[_Prepared]) -> list[JobDocument]:
         """Embed and write ``prepared`` documents ``batch_documents`` at a time (one embedding call per batch)."""
         outcomes: list[JobDocument] = []
-        batch: list[tuple[DocumentRecord, list[Chunk]]] = []
+        batch: list[_Prepared] = []
         for item in prepared:
             batch.append(item)
             if len(batch) >= self._batch_documents:
@@ -150,11 +187,12 @@ class Indexer:
             outcomes.extend(self._write(kb, batch))
         return outcomes
 
-    def _write(self, kb: KnowledgeBase, batch: Sequence[tuple[DocumentRecord, list[Chunk]]]) -> list[JobDocument]:
-        texts = [[search_text(record, chunk) for chunk in chunks] for record, chunks in batch]
+    def _write(self, kb: KnowledgeBase, batch: Sequence[_Prepared]) -> list[JobDocument]:
+        texts = [[search_text(item.record, chunk) for chunk in item.chunks] for item in batch]
         vectors = iter(self._embedder.embed_documents([text for document in texts for text in document]))
         written: list[tuple[DocumentRecord, list[ChunkRecord]]] = []
-        for (record, chunks), chunk_texts in zip(batch, texts):
+        for item, chunk_texts in zip(batch, texts):
+            record, chunks = item.record, item.chunks
             chunk_records = [
                 ChunkRecord(
                     chunk_id=f"{record.doc_id}_{chunk.position}",
@@ -164,6 +202,7 @@ class Indexer:
                     search_text=text,
                     vector=next(vectors),
                     metadata=chunk_metadata(record, chunk),
+                    image_vector=item.image_vector,
                 )
                 for chunk, text in zip(chunks, chunk_texts)
             ]
@@ -177,7 +216,7 @@ class Indexer:
 
 def search_text(record: DocumentRecord, chunk: Chunk) -> str:
     """What both recall legs match: the title and heading path give a chunk the subject it may not repeat."""
-    context = [record.title] if record.title else []
+    context = [record.title] if record.title and record.title != chunk.text else []
     context.extend(heading for heading in chunk.headings if heading != record.title)
     return "\n".join([*context, chunk.text])
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from chalicelib.api.errors import InvalidParameterError, NotFoundError
+from chalicelib.api.errors import InternalError, InvalidParameterError, NotFoundError
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.indexing import Indexer, TextDocument
@@ -34,6 +34,9 @@ class KnowledgeBaseService:
         retriever: Retriever,
         embedding_model: str,
         dimension: int,
+        *,
+        image_embedding_model: str = "",
+        image_dimension: int = 0,
     ) -> None:
         self._catalog = catalog
         self._backend = backend
@@ -41,6 +44,9 @@ class KnowledgeBaseService:
         self._retriever = retriever
         self._embedding_model = embedding_model
         self._dimension = dimension
+        # With a multimodal embedder configured, new knowledge bases get an image index (existing ones keep theirs).
+        self._image_embedding_model = image_embedding_model
+        self._image_dimension = image_dimension
         self.job_runner: JobRunner = InProcessJobRunner(self)
 
     # knowledge bases ---------------------------------------------------------------------------------------------
@@ -63,9 +69,10 @@ class KnowledgeBaseService:
             source_uri=source_uri, chunk_size=chunk_size, overlap_size=overlap_size,
             rerank_model_name=rerank_model_name, rerank_min_score=rerank_min_score,
             embedding_model=self._embedding_model, created_at=utc_now(),
+            image_embedding_model=self._image_embedding_model, image_dimension=self._image_dimension,
         )
         self._catalog.create_knowledge_base(kb)
-        self._backend.create_collection(kb.collection, self._dimension)
+        self._backend.create_collection(kb.collection, self._dimension, kb.image_dimension)
         return kb
 
     def find(self, workspace_id: str, index_id: str) -> KnowledgeBase | None:
@@ -190,6 +197,8 @@ class KnowledgeBaseService:
         kb = self.get(workspace_id, index_id)
         if query.rerank is not None and query.rerank.min_score is None and kb.rerank_min_score is not None:
             query = replace(query, rerank=replace(query.rerank, min_score=kb.rerank_min_score))
+        if query.images:
+            query = replace(query, images=self._images_for(kb, query.images))
         result = self._retriever.retrieve(kb.collection, query, default_reranker=kb.rerank_model_name)
         if save_history:
             self._catalog.add_history(
@@ -202,6 +211,19 @@ class KnowledgeBaseService:
                 )
             )
         return result
+
+    def _images_for(self, kb: KnowledgeBase, images: Sequence[str]) -> Sequence[str]:
+        """The query images to search with: none without an image index (documented), all of them with one."""
+        if not kb.has_image_index:
+            return ()
+        if kb.image_embedding_model != self._image_embedding_model:
+            # Vectors of two different models are not comparable: searching would return noise, so refuse.
+            configured = self._image_embedding_model or "no multimodal embedder"
+            raise InternalError(
+                f"index {kb.index_id!r} has an image index built with {kb.image_embedding_model!r}, but this "
+                f"deployment is configured with {configured!r} (SIFT_IMAGE_EMBEDDER)"
+            )
+        return images
 
     def history(self, workspace_id: str, index_id: str, *, offset: int, limit: int) -> tuple[list[HistoryRecord], int]:
         self.get(workspace_id, index_id)

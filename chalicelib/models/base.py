@@ -75,3 +75,47 @@ class QueryRewriter(Protocol):
     def name(self) -> str: ...
 
     def rewrite(self, history: Sequence[ChatMessage], query: str) -> str: ...
+
+
+# --- images -----------------------------------------------------------------------------------------------------------
+
+
+def detect_image_format(data: bytes) -> str | None:
+    """``"png"``, ``"jpeg"``, ``"gif"`` or ``"webp"`` by the leading magic number; ``None`` for anything else.
+
+    These are the formats Amazon Nova Multimodal Embeddings names in its request schema, and the only ones query
+    images may have. The bytes decide, never a file name, URL or Content-Type header: the caller controls those.
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+class ImageEmbedder(Protocol):
+    """A multimodal model: images and texts become vectors in one space.
+
+    ``embed_indexed_image`` embeds an image stored in an image index; ``embed_image`` a query image (Retrieve's
+    ``Images``); ``embed_text`` puts a query text in the same space, which is what text-to-image search needs. Some
+    models embed the two sides differently (Nova's index and retrieval purposes), like ``Embedder``'s documents and
+    queries. ``image`` is the raw file (a format ``detect_image_format`` knows, not base64); a file that is not an
+    image raises ``ValueError``. ``name`` identifies the vector space (model and dimension): an index built under one
+    name can only be searched with the same name.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_indexed_image(self, image: bytes) -> list[float]: ...
+
+    def embed_image(self, image: bytes) -> list[float]: ...
+
+    def embed_text(self, text: str) -> list[float]: ...

@@ -17,6 +17,7 @@ The injected client's own botocore retries still apply underneath; configure it 
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import time
@@ -36,9 +37,11 @@ from chalicelib.models.base import (
     MODE_INSTRUCTIONS,
     ChatMessage,
     Embedder,
+    ImageEmbedder,
     RerankCandidate,
     RerankMode,
     RerankRequest,
+    detect_image_format,
 )
 
 T = TypeVar("T")
@@ -251,6 +254,9 @@ CROSS_REGION_PREFIXES: Final = ("us-gov", "us", "eu", "apac", "ap", "ca", "jp", 
 MODEL_FAMILIES: Final[Mapping[str, str]] = {
     "amazon.titan-embed-text-v2": "titan",
     "cohere.embed-": "cohere",
+    # Multimodal (image) embedders: built by ``build_image_embedder``, see the section at the end of this module.
+    "amazon.titan-embed-image-v1": "titan-multimodal",
+    "amazon.nova-2-multimodal-embeddings-v1": "nova-multimodal",
 }
 
 EmbedderFactory = Callable[..., Embedder]
@@ -278,7 +284,11 @@ def model_family(model_id: str) -> str:
 
 def build_embedder(client: Any, model_id: str, **options: Any) -> Embedder:
     """An embedder for ``model_id`` (the id as given, prefix included, is what is invoked)."""
-    return EMBEDDER_FACTORIES[model_family(model_id)](client, model_id, **options)
+    family = model_family(model_id)
+    factory = EMBEDDER_FACTORIES.get(family)
+    if factory is None:
+        raise ValueError(f"Bedrock model {model_id!r} ({family}) is not a text embedder; use build_image_embedder")
+    return factory(client, model_id, **options)
 
 
 # --- reranker ---------------------------------------------------------------------------------------------------------
@@ -451,3 +461,188 @@ class ConverseRewriter(_BedrockModel):
         if not text:
             raise InternalError(f"Bedrock model {self._model_id} returned an empty query rewrite")
         return text
+
+
+# --- multimodal (image) embedders -------------------------------------------------------------------------------------
+
+TITAN_MULTIMODAL_DIMENSIONS: Final = (256, 384, 1024)
+
+
+class TitanMultimodalEmbedder(_BedrockModel):
+    """Amazon Titan Multimodal Embeddings G1 (``amazon.titan-embed-image-v1``) behind the ``ImageEmbedder`` protocol.
+
+    Body ``{"inputImage": <base64>}`` or ``{"inputText": ...}`` plus ``{"embeddingConfig": {"outputEmbeddingLength":
+    256 | 384 | 1024}}``; the response's ``embedding`` is the vector (Bedrock user guide, "Amazon Titan Multimodal
+    Embeddings G1", model-parameters-titan-embed-mm). The model takes one of each per call and would average an image
+    and a text sent together, so they are always sent alone. Texts are limited to 256 tokens by the model and are
+    sent as they are: a longer one is rejected by Bedrock (``InternalError`` here), not cut.
+    ``name`` includes the dimension, as for ``TitanEmbedder``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        model_id: str = "amazon.titan-embed-image-v1",
+        dimension: int = 1024,
+        *,
+        sleep: Sleep = time.sleep,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+    ) -> None:
+        if dimension not in TITAN_MULTIMODAL_DIMENSIONS:
+            raise ValueError(
+                f"Titan Multimodal dimension must be one of {TITAN_MULTIMODAL_DIMENSIONS}, got {dimension!r}"
+            )
+        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
+        self._model_id = model_id
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        return f"{self._model_id}/{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_image(self, image: bytes) -> list[float]:
+        if not image:
+            raise ValueError("image is empty")
+        return self._embed({"inputImage": base64.b64encode(image).decode("ascii")})
+
+    def embed_indexed_image(self, image: bytes) -> list[float]:
+        return self.embed_image(image)  # Titan embeds stored and query images alike
+
+    def embed_text(self, text: str) -> list[float]:
+        return self._embed({"inputText": text})
+
+    def _embed(self, body: dict[str, Any]) -> list[float]:
+        body["embeddingConfig"] = {"outputEmbeddingLength": self._dimension}
+        response = self._invoke_json(self._model_id, body)
+        return _vector(response.get("embedding"), self._dimension, self._model_id)
+
+
+NOVA_MULTIMODAL_DIMENSIONS: Final = (256, 384, 1024, 3072)
+# The schema's embeddingPurpose values. Content is indexed with GENERIC_INDEX; queries use a *_RETRIEVAL value,
+# GENERIC_RETRIEVAL being the one that does not assume what modality the index holds. CLASSIFICATION and CLUSTERING
+# are accepted for completeness; search does not use them.
+NOVA_EMBEDDING_PURPOSES: Final = (
+    "GENERIC_INDEX",
+    "GENERIC_RETRIEVAL",
+    "TEXT_RETRIEVAL",
+    "IMAGE_RETRIEVAL",
+    "VIDEO_RETRIEVAL",
+    "DOCUMENT_RETRIEVAL",
+    "AUDIO_RETRIEVAL",
+    "CLASSIFICATION",
+    "CLUSTERING",
+)
+NOVA_SCHEMA_VERSION: Final = "nova-multimodal-embed-v1"
+
+
+class NovaMultimodalEmbedder(_BedrockModel):
+    """Amazon Nova Multimodal Embeddings (``amazon.nova-2-multimodal-embeddings-v1:0``) behind ``ImageEmbedder``.
+
+    Request and response, from the Amazon Nova user guide, "Complete embeddings request and response schema"
+    (https://docs.aws.amazon.com/nova/latest/userguide/embeddings-schema.html), synchronous ``InvokeModel``::
+
+        {"schemaVersion": "nova-multimodal-embed-v1", "taskType": "SINGLE_EMBEDDING",
+         "singleEmbeddingParams": {"embeddingPurpose": "GENERIC_INDEX" | "GENERIC_RETRIEVAL" | ...,
+                                   "embeddingDimension": 256 | 384 | 1024 | 3072,
+                                   "image": {"detailLevel": "STANDARD_IMAGE" | "DOCUMENT_IMAGE",
+                                             "format": "png" | "jpeg" | "gif" | "webp", "source": {"bytes": <b64>}}
+                                   | "text": {"truncationMode": "START" | "END" | "NONE", "value": <str>}}}
+        -> {"embeddings": [{"embeddingType": "IMAGE" | "TEXT" | ..., "embedding": [...],
+                            "truncatedCharLength": <int, texts only>}]}
+
+    (``source.bytes`` and the response shape also match the published samples and LiteLLM's Nova transformation.)
+    The image ``format`` is detected from the bytes' magic number. ``detailLevel`` is sent as ``STANDARD_IMAGE``
+    (photos and pictures; ``DOCUMENT_IMAGE`` is meant for document pages) rather than relying on a default. Long
+    texts are cut at the end (``truncationMode: END``) rather than rejected.
+
+    Purposes: images stored in an index (``embed_indexed_image``) are embedded with ``GENERIC_INDEX``; query images and
+    texts with ``purpose`` (default ``GENERIC_RETRIEVAL``, the query side of such an index). One instance serves both
+    sides of one index, so ``name`` (model and dimension) identifies the index's vector space, not a purpose.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        model_id: str = "amazon.nova-2-multimodal-embeddings-v1:0",
+        dimension: int = 1024,
+        *,
+        purpose: str = "GENERIC_RETRIEVAL",
+        sleep: Sleep = time.sleep,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+    ) -> None:
+        if dimension not in NOVA_MULTIMODAL_DIMENSIONS:
+            raise ValueError(
+                f"Nova Multimodal dimension must be one of {NOVA_MULTIMODAL_DIMENSIONS}, got {dimension!r}"
+            )
+        if purpose not in NOVA_EMBEDDING_PURPOSES:
+            raise ValueError(f"Nova embedding purpose must be one of {NOVA_EMBEDDING_PURPOSES}, got {purpose!r}")
+        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
+        self._model_id = model_id
+        self._dimension = dimension
+        self._purpose = purpose
+
+    @property
+    def name(self) -> str:
+        return f"{self._model_id}/{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_image(self, image: bytes) -> list[float]:
+        return self._embed(self._image_content(image), self._purpose)
+
+    def embed_indexed_image(self, image: bytes) -> list[float]:
+        return self._embed(self._image_content(image), "GENERIC_INDEX")
+
+    def embed_text(self, text: str) -> list[float]:
+        return self._embed({"text": {"truncationMode": "END", "value": text}}, self._purpose)
+
+    @staticmethod
+    def _image_content(image: bytes) -> dict[str, Any]:
+        image_format = detect_image_format(image)
+        if image_format is None:
+            raise ValueError("image is not a PNG, JPEG, GIF or WEBP file")
+        source = {"bytes": base64.b64encode(image).decode("ascii")}
+        return {"image": {"detailLevel": "STANDARD_IMAGE", "format": image_format, "source": source}}
+
+    def _embed(self, content: dict[str, Any], purpose: str) -> list[float]:
+        body = {
+            "schemaVersion": NOVA_SCHEMA_VERSION,
+            "taskType": "SINGLE_EMBEDDING",
+            "singleEmbeddingParams": {
+                "embeddingPurpose": purpose,
+                "embeddingDimension": self._dimension,
+                **content,
+            },
+        }
+        embeddings = self._invoke_json(self._model_id, body).get("embeddings")
+        if not isinstance(embeddings, list) or len(embeddings) != 1 or not isinstance(embeddings[0], dict):
+            raise InternalError(f"Bedrock model {self._model_id} did not return exactly one embedding")
+        return _vector(embeddings[0].get("embedding"), self._dimension, self._model_id)
+
+
+ImageEmbedderFactory = Callable[..., ImageEmbedder]
+IMAGE_EMBEDDER_FACTORIES: Final[Mapping[str, ImageEmbedderFactory]] = {
+    "titan-multimodal": TitanMultimodalEmbedder,
+    "nova-multimodal": NovaMultimodalEmbedder,
+}
+
+
+def build_image_embedder(client: Any, model_id: str, **options: Any) -> ImageEmbedder:
+    """An image embedder for ``model_id``, cross-region prefixes accepted (``us.amazon.nova-2-...``).
+
+    Both classes take ``dimension``; Nova also takes ``purpose``. ``ValueError`` for an unknown id or a text-only
+    model.
+    """
+    family = model_family(model_id)
+    factory = IMAGE_EMBEDDER_FACTORIES.get(family)
+    if factory is None:
+        raise ValueError(f"Bedrock model {model_id!r} ({family}) is not an image embedder")
+    return factory(client, model_id, **options)

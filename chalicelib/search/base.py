@@ -54,6 +54,8 @@ class ChunkRecord:
     search_text: str
     vector: Sequence[float]
     metadata: Mapping[str, Any]
+    # An image chunk's embedding by the collection's multimodal model (its image index); None for text chunks.
+    image_vector: Sequence[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,26 +75,37 @@ class ScoredChunk:
 
 @dataclass(frozen=True, slots=True)
 class RecallQuery:
-    """Both recall legs of one request; a top-K of 0 switches its leg off."""
+    """The recall legs of one request; a top-K of 0 (or no image vectors) switches its leg off.
+
+    The image leg searches the image index (chunks with an ``image_vector``) once per query image, with the same
+    filters, and keeps each chunk's best similarity over the images; it returns at most ``image_top_k`` chunks.
+    """
 
     text: str
     vector: Sequence[float] | None
     dense_top_k: int
     sparse_top_k: int
     filters: Group | None = None
+    image_vectors: Sequence[Sequence[float]] = ()
+    image_top_k: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class RecallResult:
     dense: list[ScoredChunk]
     sparse: list[ScoredChunk]
+    image: list[ScoredChunk] = field(default_factory=list)  # raw cosine to the closest query image, best first
 
 
 class SearchBackend(Protocol):
     """Narrow primitives; one contract test suite (tests/contract) holds every implementation to them."""
 
-    def create_collection(self, collection: str, dimension: int) -> None:
-        """Create an empty collection; creating one that exists with the same dimension is a no-op."""
+    def create_collection(self, collection: str, dimension: int, image_dimension: int = 0) -> None:
+        """Create an empty collection; creating one that exists with the same dimensions is a no-op.
+
+        ``image_dimension`` > 0 gives the collection an image index: chunks may then carry an ``image_vector`` of that
+        size, searched by the image leg of ``recall``.
+        """
 
     def delete_collection(self, collection: str) -> None:
         """Drop the collection with all its documents and chunks; unknown collections are ignored."""

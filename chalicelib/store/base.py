@@ -25,6 +25,14 @@ class KnowledgeBase:
     rerank_min_score: float | None
     embedding_model: str
     created_at: str
+    # The knowledge base's image index: set when a multimodal embedder was configured at creation. Retrieve embeds
+    # ``Images`` with this model and searches image chunks; without an image index, ``Images`` are not used.
+    image_embedding_model: str = ""
+    image_dimension: int = 0
+
+    @property
+    def has_image_index(self) -> bool:
+        return self.image_dimension > 0
 
     @property
     def collection(self) -> str:

@@ -69,13 +69,13 @@ def backend(backend_name: str, tmp_path: Path) -> SearchBackend:
 
 
 @pytest.fixture
-def make_collection(backend: SearchBackend) -> Iterator[Callable[[int], str]]:
-    """``make_collection(dimension)`` creates a fresh, uniquely named collection; all are dropped afterwards."""
+def make_collection(backend: SearchBackend) -> Iterator[Callable[..., str]]:
+    """``make_collection(dimension, image_dimension=0)`` creates a fresh, uniquely named collection; all are dropped afterwards."""
     created: list[str] = []
 
-    def make(dimension: int = 4) -> str:
+    def make(dimension: int = 4, image_dimension: int = 0) -> str:
         name = f"kb:ws_contract:{uuid.uuid4().hex[:12]}"
-        backend.create_collection(name, dimension)
+        backend.create_collection(name, dimension, image_dimension)
         created.append(name)
         return name
 
@@ -85,6 +85,6 @@ def make_collection(backend: SearchBackend) -> Iterator[Callable[[int], str]]:
 
 
 @pytest.fixture
-def collection(make_collection: Callable[[int], str]) -> str:
+def collection(make_collection: Callable[..., str]) -> str:
     """A fresh 4-dimensional collection."""
     return make_collection(4)

@@ -604,6 +604,94 @@ def test_filtered_recall_oracle_spot_checks() -> None:
     assert selected("nested-inheriting-or") == {"c05", "c07", "c08"}
 
 
+# --- image index ------------------------------------------------------------------------------------------------------
+# A collection created with an image dimension holds image chunks (text vector + image vector) beside text chunks; the
+# image leg searches only image chunks, once per query image, keeping each chunk's best cosine.
+
+
+def image_chunk(
+    doc_id: str, text: str, image_vector: Sequence[float], *, metadata: Mapping[str, Any] | None = None
+) -> ChunkRecord:
+    return dataclasses.replace(
+        chunk(doc_id, 0, text, E4, metadata=metadata), image_vector=[float(value) for value in image_vector]
+    )
+
+
+@pytest.fixture
+def image_collection(backend: SearchBackend, make_collection: Callable[..., str]) -> str:
+    name = make_collection(4, 3)
+    backend.upsert_documents(name, [
+        (document("cat"), [image_chunk("cat", "cat.png", [1.0, 0.0, 0.0], metadata={"kind": "pet"})]),
+        (document("dog"), [image_chunk("dog", "dog.png", [0.8, 0.6, 0.0], metadata={"kind": "pet"})]),
+        (document("car"), [image_chunk("car", "car.png", [0.0, 0.0, 1.0], metadata={"kind": "vehicle"})]),
+        (document("notes"), [chunk("notes", 0, "cat care notes", E1)]),
+    ])
+    return name
+
+
+def image_recall(
+    backend: SearchBackend, collection: str, images: Sequence[Sequence[float]], k: int = 10,
+    filters: Group | None = None,
+) -> list[tuple[str, float]]:
+    result = backend.recall(collection, RecallQuery("", None, 0, 0, filters, image_vectors=images, image_top_k=k))
+    assert result.dense == [] and result.sparse == []
+    return [(hit.chunk.chunk_id, round(hit.score, 4)) for hit in result.image]
+
+
+def test_image_leg_ranks_image_chunks_by_cosine_and_ignores_text_chunks(
+    backend: SearchBackend, image_collection: str
+) -> None:
+    assert image_recall(backend, image_collection, [[1.0, 0.0, 0.0]]) == [
+        ("cat_0", 1.0), ("dog_0", 0.8), ("car_0", 0.0),
+    ]
+
+
+def test_image_leg_keeps_each_chunks_best_score_over_the_query_images(
+    backend: SearchBackend, image_collection: str
+) -> None:
+    hits = image_recall(backend, image_collection, [[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]], k=2)
+    assert sorted(hits) == [("car_0", 1.0), ("cat_0", 1.0)]
+
+
+def test_image_leg_applies_filters_and_top_k(backend: SearchBackend, image_collection: str) -> None:
+    pets_only = filters([{"kind": "pet"}])
+    assert image_recall(backend, image_collection, [[0.0, 0.6, 0.8]], filters=pets_only) == [
+        ("dog_0", 0.36), ("cat_0", 0.0),
+    ]
+    assert image_recall(backend, image_collection, [[0.6, 0.8, 0.0]], k=1) == [("dog_0", 0.96)]
+
+
+def test_image_leg_is_off_without_images_or_top_k(backend: SearchBackend, image_collection: str) -> None:
+    assert image_recall(backend, image_collection, []) == []
+    assert image_recall(backend, image_collection, [[1.0, 0.0, 0.0]], k=0) == []
+
+
+def test_image_chunks_take_part_in_the_text_legs(backend: SearchBackend, image_collection: str) -> None:
+    assert set(sparse_ids(backend, image_collection, "cat")) == {"notes_0", "cat_0"}
+    assert dense_ids(backend, image_collection, E4, k=3)[0] in {"cat_0", "dog_0", "car_0"}
+
+
+def test_deleting_an_image_document_removes_it_from_the_image_leg(
+    backend: SearchBackend, image_collection: str
+) -> None:
+    assert backend.delete_document(image_collection, "cat")
+    assert [hit for hit, _ in image_recall(backend, image_collection, [[1.0, 0.0, 0.0]])] == ["dog_0", "car_0"]
+
+
+def test_collection_without_an_image_index_rejects_image_vectors(backend: SearchBackend, collection: str) -> None:
+    with pytest.raises(ValueError):
+        backend.upsert_documents(collection, [(document("cat"), [image_chunk("cat", "cat.png", [1.0, 0.0, 0.0])])])
+    assert backend.get_document(collection, "cat") is None
+
+
+def test_recreating_a_collection_with_another_image_dimension_raises(
+    backend: SearchBackend, image_collection: str
+) -> None:
+    backend.create_collection(image_collection, 4, 3)  # same dimensions: a no-op
+    with pytest.raises(ValueError):
+        backend.create_collection(image_collection, 4, 5)
+
+
 # --- embedded backend: derived indexes -------------------------------------------------------------------------------
 # SQLite is the store of record; tantivy (``<dir>/tantivy``) and the numpy matrix are derived from it and must be
 # rebuilt from it.

@@ -230,3 +230,31 @@ def test_fusion_config_rejects_an_rrf_k_below_one(rrf_k: int) -> None:
 def test_fusion_method_values_are_the_configuration_names() -> None:
     assert FusionMethod("minmax") is FusionMethod.MINMAX
     assert FusionMethod("rrf") is FusionMethod.RRF
+
+
+# --- the image leg ----------------------------------------------------------------------------------------------------
+
+
+def test_minmax_image_leg_counts_as_dense_similarity() -> None:
+    """An image found only by a query image scores like a passage found only by the query text."""
+    fused = fuse(
+        legs(("text", 0.8), ("both", 0.4)), legs(("text", 5.0), ("other", 1.0)), MINMAX,
+        dense_on=True, sparse_on=True, image=legs(("photo", 0.9), ("both", 0.3)),
+    )
+    scores = {candidate.chunk.chunk_id: round(candidate.score, 4) for candidate in fused}
+    # dense side: text 1.0, both max(0.0, 0.0); image side: photo 1.0, both 0.0; sparse: text 1.0, other 0.0
+    assert scores == {"text": 1.0, "photo": 0.5, "both": 0.0, "other": 0.0}
+    photo = next(candidate for candidate in fused if candidate.chunk.chunk_id == "photo")
+    assert (photo.dense_score, photo.image_score, photo.sparse_score) == (None, 0.9, None)
+
+
+def test_minmax_image_leg_alone_when_the_text_legs_found_nothing() -> None:
+    fused = fuse([], [], MINMAX, dense_on=True, sparse_on=True, image=legs(("a", 0.9), ("b", 0.5)))
+    assert [(c.chunk.chunk_id, round(c.score, 4)) for c in fused] == [("a", 0.5), ("b", 0.0)]
+
+
+def test_rrf_image_leg_is_one_more_ranked_list() -> None:
+    fused = fuse(
+        legs(("a", 0.9)), legs(("a", 3.0)), RRF, dense_on=True, sparse_on=True, image=legs(("a", 0.7)),
+    )
+    assert [(c.chunk.chunk_id, round(c.score, 4)) for c in fused] == [("a", 1.0)]

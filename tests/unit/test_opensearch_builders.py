@@ -1,4 +1,4 @@
-"""Golden tests for the pure OpenSearch builders (mapping, filter DSL, recall queries, bulk actions)."""
+"""Golden tests for the pure OpenSearch builders (mapping, filter DSL, recall queries, bulk actions, id look-ups)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus
 from chalicelib.search.opensearch.builders import (
     bulk_actions,
     compile_filter,
+    delete_actions,
     delete_by_doc_query,
     dense_query,
+    id_page_query,
+    image_query,
     index_settings_and_mappings,
+    mapped_dimensions,
     msearch_body,
+    record_query,
     sparse_query,
     typed_metadata,
 )
@@ -87,6 +92,34 @@ def test_index_settings_and_mappings_golden() -> None:
     }
 
 
+def test_index_with_an_image_index_adds_a_second_knn_field_with_the_same_method() -> None:
+    with_images = index_settings_and_mappings(
+        4, image_dimension=3, engine="lucene", space_type="cosinesimil", m=8, ef_construction=64
+    )
+    without = index_settings_and_mappings(4, engine="lucene", space_type="cosinesimil", m=8, ef_construction=64)
+    properties = with_images["mappings"]["properties"]
+    assert properties["image_vector"] == {
+        "type": "knn_vector",
+        "dimension": 3,
+        "method": {
+            "name": "hnsw",
+            "engine": "lucene",
+            "space_type": "cosinesimil",
+            "parameters": {"m": 8, "ef_construction": 64},
+        },
+    }
+    # Everything else is the image-less body (pinned by the golden above), field for field.
+    del properties["image_vector"]
+    assert with_images == without
+    assert "image_vector" not in index_settings_and_mappings(4, image_dimension=0)["mappings"]["properties"]
+
+
+def test_mapped_dimensions_reads_back_what_the_mapping_declares() -> None:
+    assert mapped_dimensions(index_settings_and_mappings(4)["mappings"]) == (4, 0)
+    assert mapped_dimensions(index_settings_and_mappings(4, image_dimension=3)["mappings"]) == (4, 3)
+    assert mapped_dimensions({}) == (None, 0)
+
+
 def test_index_defaults_are_faiss_innerproduct_hnsw_16_128() -> None:
     method = index_settings_and_mappings(768)["mappings"]["properties"]["vector"]["method"]
     assert method == {
@@ -105,6 +138,9 @@ def test_index_defaults_are_faiss_innerproduct_hnsw_16_128() -> None:
         ({"dimension": 8, "space_type": "cosine"}, "space_type"),
         ({"dimension": 8, "m": 1}, "m must"),
         ({"dimension": 8, "ef_construction": 0}, "ef_construction"),
+        ({"dimension": 8, "image_dimension": -1}, "image_dimension"),
+        ({"dimension": 8, "image_dimension": True}, "image_dimension"),
+        ({"dimension": 8, "image_dimension": 2.0}, "image_dimension"),
     ],
 )
 def test_index_argument_validation(kwargs: dict[str, Any], message: str) -> None:
@@ -316,9 +352,9 @@ TERM_FILTER = {"term": {"meta_keyword.a": "x"}}
 @pytest.mark.parametrize(
     ("filter_dsl", "expected"),
     [
-        (None, {"size": 3, "_source": {"excludes": ["vector"]},
+        (None, {"size": 3, "_source": {"excludes": ["vector", "image_vector"]},
                 "query": {"knn": {"vector": {"vector": [0.5, -1.0], "k": 3}}}}),
-        (TERM_FILTER, {"size": 3, "_source": {"excludes": ["vector"]},
+        (TERM_FILTER, {"size": 3, "_source": {"excludes": ["vector", "image_vector"]},
                        "query": {"knn": {"vector": {"vector": [0.5, -1.0], "k": 3, "filter": TERM_FILTER}}}}),
     ],
 )
@@ -329,11 +365,11 @@ def test_dense_query_golden(filter_dsl: dict[str, Any] | None, expected: dict[st
 @pytest.mark.parametrize(
     ("filter_dsl", "expected"),
     [
-        (None, {"size": 5, "_source": {"excludes": ["vector"]}, "query": {"bool": {
+        (None, {"size": 5, "_source": {"excludes": ["vector", "image_vector"]}, "query": {"bool": {
             "should": [{"match": {"search_text": "退货 policy"}}, {"match": {"search_text.cjk": "退货 policy"}}],
             "minimum_should_match": 1,
         }}}),
-        (TERM_FILTER, {"size": 5, "_source": {"excludes": ["vector"]}, "query": {"bool": {
+        (TERM_FILTER, {"size": 5, "_source": {"excludes": ["vector", "image_vector"]}, "query": {"bool": {
             "should": [{"match": {"search_text": "退货 policy"}}, {"match": {"search_text.cjk": "退货 policy"}}],
             "minimum_should_match": 1,
             "filter": [TERM_FILTER],
@@ -344,12 +380,29 @@ def test_sparse_query_golden(filter_dsl: dict[str, Any] | None, expected: dict[s
     assert sparse_query("退货 policy", 5, filter_dsl) == expected
 
 
+@pytest.mark.parametrize(
+    ("filter_dsl", "expected"),
+    [
+        (None, {"size": 4, "_source": {"excludes": ["vector", "image_vector"]},
+                "query": {"knn": {"image_vector": {"vector": [0.0, 1.0], "k": 4, "ignore_unmapped": True}}}}),
+        (TERM_FILTER, {"size": 4, "_source": {"excludes": ["vector", "image_vector"]},
+                       "query": {"knn": {"image_vector": {"vector": [0.0, 1.0], "k": 4, "filter": TERM_FILTER,
+                                                          "ignore_unmapped": True}}}}),
+    ],
+)
+def test_image_query_golden(filter_dsl: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    # ignore_unmapped: a collection without an image index matches nothing instead of failing the msearch item.
+    assert image_query((0, 1), 4, filter_dsl) == expected
+
+
 @pytest.mark.parametrize("k", [0, -1, True, 2.0])
 def test_recall_queries_reject_non_positive_k(k: Any) -> None:
     with pytest.raises(ValueError, match="k must"):
         dense_query([1.0], k, None)
     with pytest.raises(ValueError, match="k must"):
         sparse_query("q", k, None)
+    with pytest.raises(ValueError, match="k must"):
+        image_query([1.0], k, None)
 
 
 def test_msearch_body_golden() -> None:
@@ -358,6 +411,14 @@ def test_msearch_body_golden() -> None:
     assert msearch_body("idx", None, sparse) == [{"index": "idx"}, sparse]
     assert msearch_body("idx", dense, None) == [{"index": "idx"}, dense]
     assert msearch_body("idx", None, None) == []
+
+
+def test_msearch_body_puts_one_item_per_query_image_after_the_text_legs() -> None:
+    dense, sparse, first, second = {"d": 1}, {"s": 2}, {"i": 1}, {"i": 2}
+    assert msearch_body("idx", dense, sparse, [first, second]) == [
+        {"index": "idx"}, dense, {"index": "idx"}, sparse, {"index": "idx"}, first, {"index": "idx"}, second,
+    ]
+    assert msearch_body("idx", None, None, [first]) == [{"index": "idx"}, first]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -393,6 +454,42 @@ def test_bulk_actions_golden() -> None:
     }]
 
 
+def test_bulk_actions_with_an_image_vector_golden() -> None:
+    image = ChunkRecord(chunk_id="d1-1", doc_id="d1", position=1, text="[image]", search_text="A\n[image]",
+                        vector=(0, 1), metadata={}, image_vector=(0.25, 0, 1))
+    text = ChunkRecord(chunk_id="d1-2", doc_id="d1", position=2, text="T", search_text="T", vector=(1, 0), metadata={})
+    empty: dict[str, dict[str, Any]] = {"meta_keyword": {}, "meta_folded": {}, "meta_number": {}, "meta_boolean": {}}
+    assert bulk_actions("sift-kb", (_record(), [image, text])) == [
+        {
+            "_op_type": "index",
+            "_index": "sift-kb",
+            "_id": "d1-1",
+            "_source": {
+                "chunk_id": "d1-1", "doc_id": "d1", "position": 1, "text": "[image]", "search_text": "A\n[image]",
+                "vector": [0.0, 1.0], "image_vector": [0.25, 0.0, 1.0], "metadata": {}, **empty,
+            },
+        },
+        {
+            # A text chunk has no image vector: the field is left out, so the chunk is not in the image graph.
+            "_op_type": "index",
+            "_index": "sift-kb",
+            "_id": "d1-2",
+            "_source": {
+                "chunk_id": "d1-2", "doc_id": "d1", "position": 2, "text": "T", "search_text": "T",
+                "vector": [1.0, 0.0], "metadata": {}, **empty,
+            },
+        },
+    ]
+
+
+def test_bulk_actions_without_ids_for_serverless() -> None:
+    chunk = ChunkRecord(chunk_id="d1-0", doc_id="d1", position=0, text="x", search_text="x", vector=(1,), metadata={})
+    (with_id,) = bulk_actions("idx", (_record(), [chunk]))
+    (without_id,) = bulk_actions("idx", (_record(), [chunk]), with_ids=False)
+    assert without_id == {"_op_type": "index", "_index": "idx", "_source": with_id["_source"]}
+    assert without_id["_source"]["chunk_id"] == "d1-0"  # the chunk id is still the source's, just not the _id
+
+
 def test_bulk_actions_rejects_a_chunk_of_another_document() -> None:
     chunk = ChunkRecord(chunk_id="d2-0", doc_id="d2", position=0, text="", search_text="", vector=(), metadata={})
     with pytest.raises(ValueError, match="belongs to"):
@@ -402,3 +499,53 @@ def test_bulk_actions_rejects_a_chunk_of_another_document() -> None:
 
 def test_delete_by_doc_query_golden() -> None:
     assert delete_by_doc_query("d1") == {"query": {"term": {"doc_id": "d1"}}}
+
+
+def test_delete_actions_golden() -> None:
+    assert delete_actions("idx", ["x1", "x2"]) == [
+        {"_op_type": "delete", "_index": "idx", "_id": "x1"},
+        {"_op_type": "delete", "_index": "idx", "_id": "x2"},
+    ]
+    assert delete_actions("idx", []) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Look-ups by query (serverless)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_record_query_golden() -> None:
+    assert record_query("kb:ws:i") == {"term": {"collection": "kb:ws:i"}}
+    assert record_query("kb:ws:i", "d1") == {
+        "bool": {"filter": [{"term": {"collection": "kb:ws:i"}}, {"term": {"doc_id": "d1"}}]}
+    }
+
+
+def test_id_page_query_first_page_golden() -> None:
+    assert id_page_query({"term": {"doc_id": "d1"}}, "chunk_id", 10_000) == {
+        "query": {"bool": {"filter": [{"term": {"doc_id": "d1"}}]}},
+        "sort": [{"chunk_id": "asc"}],
+        "size": 10_000,
+        "_source": False,
+        "track_total_hits": False,
+    }
+
+
+def test_id_page_query_next_page_golden() -> None:
+    # From the last key on (inclusive, so ties are not skipped), minus the ids already seen with that key.
+    assert id_page_query({"term": {"doc_id": "d1"}}, "chunk_id", 2, "d1_7", ["id-a", "id-b"]) == {
+        "query": {"bool": {
+            "filter": [{"term": {"doc_id": "d1"}}, {"range": {"chunk_id": {"gte": "d1_7"}}}],
+            "must_not": [{"ids": {"values": ["id-a", "id-b"]}}],
+        }},
+        "sort": [{"chunk_id": "asc"}],
+        "size": 2,
+        "_source": False,
+        "track_total_hits": False,
+    }
+
+
+@pytest.mark.parametrize("size", [0, 10_001, True, 5.0])
+def test_id_page_query_rejects_sizes_beyond_the_result_window(size: Any) -> None:
+    with pytest.raises(ValueError, match="size must"):
+        id_page_query({"match_all": {}}, "doc_id", size)

@@ -34,6 +34,8 @@ class _DenseSnapshot:
     generation: int
     matrix: DenseMatrix
     metadata: list[dict[str, Any]]
+    image_matrix: DenseMatrix  # the image index: only the chunks with an image vector
+    image_rows: np.ndarray  # for each image-matrix row, its row in ``matrix`` / ``metadata`` (to apply filter masks)
 
 
 class EmbeddedBackend:
@@ -49,11 +51,16 @@ class EmbeddedBackend:
 
     # collections -------------------------------------------------------------------------------------------------
 
-    def create_collection(self, collection: str, dimension: int) -> None:
+    def create_collection(self, collection: str, dimension: int, image_dimension: int = 0) -> None:
         existing = self._store.dimension(collection)
         if existing is not None and existing != dimension:
             raise ValueError(f"collection {collection!r} exists with dimension {existing}, not {dimension}")
-        self._store.create_collection(collection, dimension)
+        existing_image = self._store.image_dimension(collection)
+        if existing is not None and existing_image != image_dimension:
+            raise ValueError(
+                f"collection {collection!r} exists with image dimension {existing_image}, not {image_dimension}"
+            )
+        self._store.create_collection(collection, dimension, image_dimension)
 
     def delete_collection(self, collection: str) -> None:
         with self._lock(collection):
@@ -110,10 +117,13 @@ class EmbeddedBackend:
         if query.sparse_top_k > 0:
             allowed = None if mask is None else dense_snapshot.matrix.keys[mask].tolist()
             sparse_hits = self._synced_sparse(collection).search(query.text, query.sparse_top_k, allowed)
-        chunks = self._store.chunks_by_key(list({key for key, _ in dense_hits} | {key for key, _ in sparse_hits}))
+        image_hits = _image_search(dense_snapshot, query, mask)
+        keys = {key for key, _ in dense_hits} | {key for key, _ in sparse_hits} | {key for key, _ in image_hits}
+        chunks = self._store.chunks_by_key(list(keys))
         return RecallResult(
             dense=[ScoredChunk(chunks[key], score) for key, score in dense_hits if key in chunks],
             sparse=[ScoredChunk(chunks[key], score) for key, score in sparse_hits if key in chunks],
+            image=[ScoredChunk(chunks[key], score) for key, score in image_hits if key in chunks],
         )
 
     # derived indexes ---------------------------------------------------------------------------------------------
@@ -126,10 +136,17 @@ class EmbeddedBackend:
         with self._lock(collection):
             generation, rows = self._store.chunk_rows(collection)
             dimension = self._store.dimension(collection) or 0
+            image_rows = [index for index, row in enumerate(rows) if row.image_vector is not None]
             snapshot = _DenseSnapshot(
                 generation,
                 DenseMatrix.build([row.key for row in rows], [row.vector for row in rows], dimension),
                 [row.metadata for row in rows],
+                DenseMatrix.build(
+                    [rows[index].key for index in image_rows],
+                    [rows[index].image_vector for index in image_rows],  # type: ignore[misc]
+                    self._store.image_dimension(collection),
+                ),
+                np.asarray(image_rows, dtype=np.int64),
             )
             self._dense[collection] = snapshot
         return snapshot
@@ -155,6 +172,19 @@ class EmbeddedBackend:
     def _lock(self, collection: str) -> threading.RLock:
         with self._guard:
             return self._locks.setdefault(collection, threading.RLock())
+
+
+def _image_search(snapshot: _DenseSnapshot, query: RecallQuery, mask: np.ndarray | None) -> list[tuple[int, float]]:
+    """Top ``image_top_k`` image chunks by their best cosine to any query image, filters applied."""
+    if query.image_top_k <= 0 or not query.image_vectors or len(snapshot.image_matrix.keys) == 0:
+        return []
+    image_mask = None if mask is None else mask[snapshot.image_rows]
+    best: dict[int, float] = {}
+    for vector in query.image_vectors:
+        for key, score in snapshot.image_matrix.search(vector, query.image_top_k, image_mask):
+            best[key] = max(score, best.get(key, -1.0))
+    ranked = sorted(best.items(), key=lambda item: -item[1])
+    return ranked[: query.image_top_k]
 
 
 def _filter_mask(filters: Group | None, metadata: list[dict[str, Any]]) -> np.ndarray | None:

@@ -24,7 +24,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
     dimension INTEGER NOT NULL,
-    generation INTEGER NOT NULL DEFAULT 0
+    generation INTEGER NOT NULL DEFAULT 0,
+    image_dimension INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS documents (
     collection TEXT NOT NULL REFERENCES collections(name) ON DELETE CASCADE,
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     search_text TEXT NOT NULL,
     metadata TEXT NOT NULL,
     vector BLOB NOT NULL,
+    image_vector BLOB,
     UNIQUE (collection, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (collection, doc_id);
@@ -63,12 +65,13 @@ INSERT OR IGNORE INTO counters VALUES ('generation', 0);
 
 @dataclass(frozen=True, slots=True)
 class ChunkRow:
-    """A chunk as the derived indexes need it: its integer key, the text to analyse, its vector and metadata."""
+    """A chunk as the derived indexes need it: its integer key, the text to analyse, its vectors and metadata."""
 
     key: int
     search_text: str
     vector: np.ndarray
     metadata: dict[str, Any]
+    image_vector: np.ndarray | None = None
 
 
 class SqliteStore:
@@ -81,6 +84,7 @@ class SqliteStore:
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.executescript(_SCHEMA)
+        _migrate(self._connection)
         self._lock = threading.RLock()
 
     @contextmanager
@@ -100,11 +104,11 @@ class SqliteStore:
 
     # collections -------------------------------------------------------------------------------------------------
 
-    def create_collection(self, name: str, dimension: int) -> None:
+    def create_collection(self, name: str, dimension: int, image_dimension: int = 0) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO collections (name, dimension, generation) VALUES (?, ?, ?)",
-                (name, dimension, _next_generation(db)),
+                "INSERT OR IGNORE INTO collections (name, dimension, generation, image_dimension) VALUES (?, ?, ?, ?)",
+                (name, dimension, _next_generation(db), image_dimension),
             )
 
     def delete_collection(self, name: str) -> None:
@@ -115,6 +119,11 @@ class SqliteStore:
         rows = self._query("SELECT dimension FROM collections WHERE name = ?", (name,))
         return rows[0][0] if rows else None
 
+    def image_dimension(self, name: str) -> int:
+        """The size of the collection's image vectors; 0 when it has no image index (or does not exist)."""
+        rows = self._query("SELECT image_dimension FROM collections WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else 0
+
     def generation(self, name: str) -> int:
         rows = self._query("SELECT generation FROM collections WHERE name = ?", (name,))
         return rows[0][0] if rows else -1
@@ -124,6 +133,7 @@ class SqliteStore:
     def upsert_document(self, collection: str, document: DocumentRecord, chunks: Sequence[ChunkRecord]) -> None:
         """Replace the document and all its chunks in one transaction."""
         dimension = self.dimension(collection)
+        image_dimension = self.image_dimension(collection)
         with self._transaction() as db:
             db.execute("DELETE FROM chunks WHERE collection = ? AND doc_id = ?", (collection, document.doc_id))
             db.execute(
@@ -136,13 +146,14 @@ class SqliteStore:
                 ),
             )
             db.executemany(
-                "INSERT INTO chunks (collection, chunk_id, doc_id, position, text, search_text, metadata, vector)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks (collection, chunk_id, doc_id, position, text, search_text, metadata, vector,"
+                " image_vector) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         collection, chunk.chunk_id, chunk.doc_id, chunk.position, chunk.text, chunk.search_text,
                         json.dumps(dict(chunk.metadata), ensure_ascii=False),
                         _vector_blob(chunk.vector, dimension),
+                        _image_vector_blob(chunk.image_vector, image_dimension, collection),
                     )
                     for chunk in chunks
                 ],
@@ -181,12 +192,15 @@ class SqliteStore:
         with self._lock:
             generation = self.generation(collection)
             rows = self._connection.execute(
-                "SELECT id, search_text, vector, metadata FROM chunks WHERE collection = ? ORDER BY id",
+                "SELECT id, search_text, vector, metadata, image_vector FROM chunks WHERE collection = ? ORDER BY id",
                 (collection,),
             ).fetchall()
         return generation, [
-            ChunkRow(key, text, np.frombuffer(blob, dtype=np.float32), json.loads(metadata))
-            for key, text, blob, metadata in rows
+            ChunkRow(
+                key, text, np.frombuffer(blob, dtype=np.float32), json.loads(metadata),
+                None if image_blob is None else np.frombuffer(image_blob, dtype=np.float32),
+            )
+            for key, text, blob, metadata, image_blob in rows
         ]
 
     def text_rows(self, collection: str, doc_ids: Sequence[str] | None = None) -> tuple[int, list[tuple[int, str, str]]]:
@@ -224,6 +238,25 @@ def _vector_blob(vector: Sequence[float], dimension: int | None) -> bytes:
     if dimension is not None and array.shape != (dimension,):
         raise ValueError(f"vector has shape {array.shape}, the collection expects ({dimension},)")
     return array.tobytes()
+
+
+def _image_vector_blob(vector: Sequence[float] | None, image_dimension: int, collection: str) -> bytes | None:
+    if vector is None:
+        return None
+    if image_dimension == 0:
+        raise ValueError(f"collection {collection!r} has no image index; a chunk cannot carry an image vector")
+    return _vector_blob(vector, image_dimension)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the image-index columns to a database written before they existed (data is kept)."""
+    for table, column, declaration in (
+        ("collections", "image_dimension", "INTEGER NOT NULL DEFAULT 0"),
+        ("chunks", "image_vector", "BLOB"),
+    ):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _document(row: tuple[Any, ...]) -> DocumentRecord:

@@ -1,4 +1,4 @@
-"""Pure builders for the OpenSearch backend: index mapping, filter DSL, recall queries, bulk actions.
+"""Pure builders for the OpenSearch backend: index mapping, filter DSL, recall queries, bulk actions, id look-ups.
 
 Everything here returns plain dicts and imports no client, so it can be golden-tested and reused by any transport.
 
@@ -54,6 +54,11 @@ KEYWORD_IGNORE_ABOVE: Final = 8191
 # Mirrors the embedded analyzer's ``remove_long`` cap: longer tokens are base64, hashes or URLs.
 MAX_TOKEN_LENGTH: Final = 40
 
+VECTOR_FIELD: Final = "vector"
+# The image index: a second k-NN field, present in the mapping only for collections created with an image dimension,
+# and in a chunk's source only when the chunk has an image embedding (k-NN fields are sparse: no value, no graph node).
+IMAGE_VECTOR_FIELD: Final = "image_vector"
+
 KEYWORD_FIELD: Final = "meta_keyword"
 FOLDED_FIELD: Final = "meta_folded"
 NUMBER_FIELD: Final = "meta_number"
@@ -71,7 +76,13 @@ _NON_CJK_TOKEN_TYPES: Final = ("<ALPHANUM>", "<NUM>", "<SOUTHEAST_ASIAN>", "<EMO
 
 
 def index_settings_and_mappings(
-    dimension: int, *, engine: str = "faiss", space_type: str = "innerproduct", m: int = 16, ef_construction: int = 128
+    dimension: int,
+    *,
+    image_dimension: int = 0,
+    engine: str = "faiss",
+    space_type: str = "innerproduct",
+    m: int = 16,
+    ef_construction: int = 128,
 ) -> dict[str, Any]:
     """The ``indices.create`` body of one collection's chunk index.
 
@@ -80,10 +91,14 @@ def index_settings_and_mappings(
     token types partitioned between the two sub-fields so nothing is counted twice; ``text`` is only returned, never
     searched; metadata is stored verbatim but filtered through typed copies (see the module docstring) whose dynamic
     templates fix one type per namespace. The top level is ``strict`` so a builder bug fails loudly instead of
-    growing the mapping.
+    growing the mapping (and so an image vector sent to a collection without an image index is rejected, not mapped
+    as floats). ``image_dimension`` > 0 adds the image index: ``image_vector``, a second HNSW field with the same
+    engine, space and graph parameters as ``vector`` (so its scores map back to cosines the same way); 0 leaves it out.
     """
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
         raise ValueError(f"dimension must be a positive integer, not {dimension!r}")
+    if isinstance(image_dimension, bool) or not isinstance(image_dimension, int) or image_dimension < 0:
+        raise ValueError(f"image_dimension must be an integer >= 0 (0: no image index), not {image_dimension!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {sorted(ENGINES)}, not {engine!r}")
     if space_type not in SPACE_TYPES:
@@ -92,6 +107,27 @@ def index_settings_and_mappings(
         if isinstance(value, bool) or not isinstance(value, int) or value < 2:
             raise ValueError(f"{name} must be an integer >= 2, not {value!r}")
     keyword = {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}
+    properties: dict[str, Any] = {
+        "chunk_id": {"type": "keyword"},
+        "doc_id": {"type": "keyword"},
+        "position": {"type": "integer"},
+        "text": {"type": "text", "index": False},
+        "search_text": {
+            "type": "text",
+            "analyzer": "sift_english",
+            "fields": {"cjk": {"type": "text", "analyzer": "sift_cjk"}},
+        },
+        VECTOR_FIELD: _knn_field(dimension, engine, space_type, m, ef_construction),
+    }
+    if image_dimension:
+        properties[IMAGE_VECTOR_FIELD] = _knn_field(image_dimension, engine, space_type, m, ef_construction)
+    properties.update({
+        "metadata": {"type": "object", "enabled": False},
+        KEYWORD_FIELD: {"type": "object", "dynamic": True},
+        FOLDED_FIELD: {"type": "object", "dynamic": True},
+        NUMBER_FIELD: {"type": "object", "dynamic": True},
+        BOOLEAN_FIELD: {"type": "object", "dynamic": True},
+    })
     return {
         "settings": {
             "index": {"knn": True},
@@ -124,34 +160,34 @@ def index_settings_and_mappings(
                 {"meta_number": {"path_match": f"{NUMBER_FIELD}.*", "mapping": {"type": "double"}}},
                 {"meta_boolean": {"path_match": f"{BOOLEAN_FIELD}.*", "mapping": {"type": "boolean"}}},
             ],
-            "properties": {
-                "chunk_id": {"type": "keyword"},
-                "doc_id": {"type": "keyword"},
-                "position": {"type": "integer"},
-                "text": {"type": "text", "index": False},
-                "search_text": {
-                    "type": "text",
-                    "analyzer": "sift_english",
-                    "fields": {"cjk": {"type": "text", "analyzer": "sift_cjk"}},
-                },
-                "vector": {
-                    "type": "knn_vector",
-                    "dimension": dimension,
-                    "method": {
-                        "name": "hnsw",
-                        "engine": engine,
-                        "space_type": space_type,
-                        "parameters": {"m": m, "ef_construction": ef_construction},
-                    },
-                },
-                "metadata": {"type": "object", "enabled": False},
-                KEYWORD_FIELD: {"type": "object", "dynamic": True},
-                FOLDED_FIELD: {"type": "object", "dynamic": True},
-                NUMBER_FIELD: {"type": "object", "dynamic": True},
-                BOOLEAN_FIELD: {"type": "object", "dynamic": True},
-            },
+            "properties": properties,
         },
     }
+
+
+def _knn_field(dimension: int, engine: str, space_type: str, m: int, ef_construction: int) -> dict[str, Any]:
+    return {
+        "type": "knn_vector",
+        "dimension": dimension,
+        "method": {
+            "name": "hnsw",
+            "engine": engine,
+            "space_type": space_type,
+            "parameters": {"m": m, "ef_construction": ef_construction},
+        },
+    }
+
+
+def mapped_dimensions(mappings: Mapping[str, Any]) -> tuple[int | None, int]:
+    """``(dimension, image_dimension)`` of a chunk index from its ``mappings`` (as ``indices.get_mapping`` returns
+    them per index): the text dimension is ``None`` when ``vector`` is not a mapped k-NN field, the image dimension 0
+    when the index has no image index. The inverse of ``index_settings_and_mappings`` for ``create_collection``'s
+    "same dimensions?" check."""
+    properties = mappings.get("properties") or {}
+    vector = properties.get(VECTOR_FIELD) or {}
+    image = properties.get(IMAGE_VECTOR_FIELD) or {}
+    dimension = int(vector["dimension"]) if "dimension" in vector else None
+    return dimension, int(image.get("dimension", 0))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -233,23 +269,44 @@ def _escape_wildcard(text: str) -> str:
 # Recall
 # ---------------------------------------------------------------------------------------------------------------------
 
-_SOURCE: Final = {"excludes": ["vector"]}
+# Neither embedding is ever sent back: a caller gets text and metadata, and an image chunk found by the dense or
+# sparse leg would otherwise drag its image vector along too.
+_SOURCE: Final = {"excludes": [VECTOR_FIELD, IMAGE_VECTOR_FIELD]}
 
 
 def dense_query(vector: Sequence[float], k: int, filter_dsl: dict[str, Any] | None) -> dict[str, Any]:
     """The dense leg: approximate k-NN with the filter *inside* the ``knn`` clause.
 
     Why: efficient filtering (faiss / lucene engines) applies the filter while walking the graph, so the leg still
-    returns ``k`` hits under a selective filter; a post-filter would return fewer. The vector is never sent back.
+    returns ``k`` hits under a selective filter; a post-filter would return fewer. The vectors are never sent back.
     Note the returned ``_score`` is the engine's transformed similarity (for ``innerproduct``: ``1 + ip`` when
     ``ip >= 0``, else ``1 / (1 - ip)``), not the raw cosine; the backend maps it back. The ``nmslib`` engine does not
     support an inner filter.
     """
+    return _knn_query(VECTOR_FIELD, vector, k, filter_dsl)
+
+
+def image_query(vector: Sequence[float], k: int, filter_dsl: dict[str, Any] | None) -> dict[str, Any]:
+    """One query image's item of the image leg: k-NN on ``image_vector``, the filter inside it as in ``dense_query``.
+
+    Why ``ignore_unmapped``: a collection created without an image index has no ``image_vector`` field, and a k-NN
+    query on an unmapped field fails the whole item (``Field 'image_vector' is not knn_vector type``). With
+    ``ignore_unmapped`` (k-NN plugin 2.11+) it matches nothing instead, so the image leg of such a collection is empty
+    without the backend having to know its mapping (no extra round trip per recall, no cache to go stale). Only the
+    unmapped case is forgiven: a query vector of the wrong dimension still fails the item loudly. Only chunks that
+    carry an image vector are in that field's graph, so the leg never returns a text-only chunk.
+    """
+    query = _knn_query(IMAGE_VECTOR_FIELD, vector, k, filter_dsl)
+    query["query"]["knn"][IMAGE_VECTOR_FIELD]["ignore_unmapped"] = True
+    return query
+
+
+def _knn_query(field: str, vector: Sequence[float], k: int, filter_dsl: dict[str, Any] | None) -> dict[str, Any]:
     _check_k(k)
     knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
     if filter_dsl is not None:
         knn["filter"] = filter_dsl
-    return {"size": k, "_source": dict(_SOURCE), "query": {"knn": {"vector": knn}}}
+    return {"size": k, "_source": dict(_SOURCE), "query": {"knn": {field: knn}}}
 
 
 def sparse_query(text: str, k: int, filter_dsl: dict[str, Any] | None) -> dict[str, Any]:
@@ -269,10 +326,16 @@ def sparse_query(text: str, k: int, filter_dsl: dict[str, Any] | None) -> dict[s
     return {"size": k, "_source": dict(_SOURCE), "query": {"bool": query}}
 
 
-def msearch_body(index: str, dense: dict[str, Any] | None, sparse: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Header/body pairs for one ``msearch`` round trip: dense first, then sparse, each only when its leg is on."""
+def msearch_body(
+    index: str,
+    dense: dict[str, Any] | None,
+    sparse: dict[str, Any] | None,
+    images: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """Header/body pairs for one ``msearch`` round trip: dense first, then sparse, each only when its leg is on, then
+    one item per query image (``image_query``), in the order given; the backend reads the responses in this order."""
     body: list[dict[str, Any]] = []
-    for leg in (dense, sparse):
+    for leg in (dense, sparse, *images):
         if leg is not None:
             body.extend(({"index": index}, leg))
     return body
@@ -288,12 +351,17 @@ def _check_k(k: int) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def bulk_actions(index: str, collection_doc: tuple[DocumentRecord, Sequence[ChunkRecord]]) -> list[dict[str, Any]]:
+def bulk_actions(
+    index: str, collection_doc: tuple[DocumentRecord, Sequence[ChunkRecord]], *, with_ids: bool = True
+) -> list[dict[str, Any]]:
     """``index`` actions (for ``helpers.bulk``) writing one document's chunks, ``_id`` = ``chunk_id``.
 
     Why: a stable ``_id`` makes a retried write idempotent. Replacing a document also needs its stale chunks removed
     (run ``delete_by_doc_query`` first, or delete the ids no longer produced). Metadata goes in verbatim plus the typed
-    filter copies described in the module docstring.
+    filter copies described in the module docstring. An image chunk's ``image_vector`` is written to the image index
+    field; a chunk without one omits the field (it is then simply not in the image graph). ``with_ids=False`` leaves
+    ``_id`` out for OpenSearch Serverless vector collections, which assign their own ids and reject custom ones (the
+    replacement is then found by ``id_page_query`` and removed by ``delete_actions``).
     """
     record, chunks = collection_doc
     actions: list[dict[str, Any]] = []
@@ -306,11 +374,17 @@ def bulk_actions(index: str, collection_doc: tuple[DocumentRecord, Sequence[Chun
             "position": chunk.position,
             "text": chunk.text,
             "search_text": chunk.search_text,
-            "vector": [float(x) for x in chunk.vector],
-            "metadata": dict(chunk.metadata),
+            VECTOR_FIELD: [float(x) for x in chunk.vector],
         }
+        if chunk.image_vector is not None:
+            source[IMAGE_VECTOR_FIELD] = [float(x) for x in chunk.image_vector]
+        source["metadata"] = dict(chunk.metadata)
         source.update(typed_metadata(chunk.metadata))
-        actions.append({"_op_type": "index", "_index": index, "_id": chunk.chunk_id, "_source": source})
+        action: dict[str, Any] = {"_op_type": "index", "_index": index}
+        if with_ids:
+            action["_id"] = chunk.chunk_id
+        action["_source"] = source
+        actions.append(action)
     return actions
 
 
@@ -335,3 +409,55 @@ def typed_metadata(metadata: Mapping[str, Any]) -> dict[str, dict[str, list[Any]
 def delete_by_doc_query(doc_id: str) -> dict[str, Any]:
     """The ``delete_by_query`` body removing every chunk of one document (``doc_id`` is a keyword: exact match)."""
     return {"query": {"term": {"doc_id": doc_id}}}
+
+
+def delete_actions(index: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Bulk ``delete`` actions by ``_id``: the write half of a search-then-delete where ``delete_by_query`` is not
+    available (OpenSearch Serverless). A delete is idempotent, so a retried batch is harmless."""
+    return [{"_op_type": "delete", "_index": index, "_id": id_} for id_ in ids]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Look-ups by query (OpenSearch Serverless: no custom ids, no delete-by-query)
+# ---------------------------------------------------------------------------------------------------------------------
+
+# The largest page ``from + size`` allows under the default ``index.max_result_window``.
+MAX_PAGE_SIZE: Final = 10_000
+
+
+def record_query(collection: str, doc_id: str | None = None) -> dict[str, Any]:
+    """The documents-index query for one collection's records, or for one document's record(s) when ``doc_id`` is
+    given (both are keywords: exact match). Where ids are server-assigned this replaces the GET by the computed id."""
+    if doc_id is None:
+        return {"term": {"collection": collection}}
+    return {"bool": {"filter": [{"term": {"collection": collection}}, {"term": {"doc_id": doc_id}}]}}
+
+
+def id_page_query(
+    query: dict[str, Any], sort_field: str, size: int, after: str | None = None, seen_at_after: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One page of the ``_id`` s matching ``query``, ordered by the keyword ``sort_field``, without scroll or PIT.
+
+    Paging: the first page has ``after=None``; each next one asks for ``sort_field >= after`` (the last key seen)
+    minus the ids already seen *with that key* (``seen_at_after``). Why not ``search_after`` on the key alone: it
+    skips every hit that ties the previous page's last key, and a sort key here is not unique (two copies of one chunk
+    id can coexist while a replacement is not yet visible, which is exactly what a clean-up must find). Why not a
+    ``_id`` tiebreaker: sorting on ``_id`` needs fielddata on it (deprecated, and disabled in newer engines). The
+    exclusion list only ever holds ties of one key, so it stays tiny. No source is fetched: the ids and sort values
+    are all a clean-up needs, and no total is counted.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
+        raise ValueError(f"size must be an integer in [1, {MAX_PAGE_SIZE}], not {size!r}")
+    clauses: list[dict[str, Any]] = [query]
+    if after is not None:
+        clauses.append({"range": {sort_field: {"gte": after}}})
+    condition: dict[str, Any] = {"filter": clauses}
+    if seen_at_after:
+        condition["must_not"] = [{"ids": {"values": list(seen_at_after)}}]
+    return {
+        "query": {"bool": condition},
+        "sort": [{sort_field: "asc"}],
+        "size": size,
+        "_source": False,
+        "track_total_hits": False,
+    }
