@@ -19,11 +19,12 @@ from pathlib import Path
 
 from bench.beir import Dataset, load
 from bench.metrics import mean, ndcg_at_k, recall_at_k
+from chalicelib.composition import build_service
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery
-from chalicelib.settings import Settings, build_service
+from chalicelib.settings import Settings
 
 CACHE = Path(".bench-cache")
 WORKSPACE = "bench"

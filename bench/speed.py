@@ -24,10 +24,11 @@ from typing import Any
 from bench.beir import Dataset, load
 from bench.quality import WORKSPACE, open_index
 from chalicelib.api.operations import BY_NAME, invoke
+from chalicelib.composition import build_service
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
-from chalicelib.settings import Settings, build_service
+from chalicelib.settings import Settings
 
 
 def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:

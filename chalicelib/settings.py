@@ -1,14 +1,21 @@
-"""One ``Settings`` object read from the environment, and the cached composition root that builds the service.
+"""One ``Settings`` object read from the environment, and the cached service built from it.
 
-Switching a stage changes environment variables only (``.chalice/config.json``), never code. Heavy modules (numpy,
-tantivy, torch) are imported inside the builders, so importing this module — and ``app`` — stays cheap.
+Switching a stage changes environment variables only (``.chalice/config.json``), never code: the stage ``local`` runs
+on the embedded backend with local models, ``dev`` and ``prod`` on OpenSearch, Bedrock and DynamoDB. What each
+variable selects is built in ``chalicelib.composition``; heavy modules (numpy, tantivy, torch, boto3) are imported
+there, inside the builders, so importing this module — and ``app`` — stays cheap.
+
+Model selectors share one syntax: a local name (``minilm``, ``hashing``, ``local``) or ``bedrock:<model id>``, where
+the id may carry a cross-region inference prefix (``us.``, ``eu.``, ``global.``, ...) or, for rerankers, be a full
+model ARN.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,9 +25,10 @@ from chalicelib.search.opensearch.client import OpenSearchConnection
 
 if TYPE_CHECKING:
     from chalicelib.core.knowledge_base import KnowledgeBaseService
-    from chalicelib.models.base import Embedder
-    from chalicelib.search.base import SearchBackend
-    from chalicelib.sources.base import ObjectSource
+
+# The documented Retrieve ModelName values of the reranker; each maps to a configured model.
+RERANK_MODEL_NAMES = ("qwen3-rerank-hybrid", "qwen3-rerank", "gte-rerank-hybrid", "gte-rerank")
+BEDROCK_PREFIX = "bedrock:"
 
 
 class ConfigurationError(Exception):
@@ -28,19 +36,44 @@ class ConfigurationError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class KnnSettings:
+    """HNSW parameters of the OpenSearch ``knn_vector`` fields."""
+
+    engine: str = "faiss"
+    space_type: str = "innerproduct"
+    m: int = 16
+    ef_construction: int = 128
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     stage: str = "local"
     backend: str = "embedded"  # embedded | opensearch
+    catalog: str = "sqlite"  # sqlite | dynamodb
+    catalog_table: str = "sift-catalog"
     data_dir: Path = Path(".sift")
-    embedder: str = "minilm"  # minilm | hashing
+    embedder: str = "minilm"  # minilm | hashing | bedrock:<model id>
+    embedding_dimensions: int = 1024  # Bedrock text embedders that take a size (Titan v2: 256, 512 or 1024)
     embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
+    reranker: str = "local"  # local | bedrock:<model id or ARN>: serves every documented rerank ModelName
+    rerank_models: Mapping[str, str] = field(default_factory=dict)  # per-ModelName overrides of ``reranker``
+    rewriter: str = "local"  # local | bedrock:<Converse model id>: serves conv-rewrite-qwen-1.8b
+    image_embedder: str = ""  # "" (no image index) | bedrock:<multimodal model id>
+    image_embedding_dimensions: int = 1024
+    image_fetch_private_hosts: bool = False  # let query images come from private addresses (local development)
+    bedrock_region: str = ""  # "" = the function's own region
     fusion: FusionConfig = field(default_factory=FusionConfig)
     opensearch: OpenSearchConnection | None = None
+    opensearch_index_prefix: str = "sift"
+    knn: KnnSettings = field(default_factory=KnnSettings)
+    region: str = ""
     debug: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        region = env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", ""))
+        data_dir = Path(env.get("SIFT_DATA_DIR", ".sift"))
         try:
             fusion = FusionConfig(
                 method=FusionMethod(env.get("SIFT_FUSION", FusionMethod.MINMAX.value)),
@@ -54,7 +87,7 @@ class Settings:
                 OpenSearchConnection(
                     url=env["SIFT_OPENSEARCH_URL"],
                     auth=env.get("SIFT_OPENSEARCH_AUTH", "none"),
-                    region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "")),
+                    region=region,
                     user=env.get("SIFT_OPENSEARCH_USER", ""),
                     password=env.get("SIFT_OPENSEARCH_PASSWORD", ""),
                 )
@@ -63,16 +96,93 @@ class Settings:
             )
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
-        return cls(
-            opensearch=opensearch,
-            stage=env.get("SIFT_STAGE", "local"),
-            backend=env.get("SIFT_BACKEND", "embedded"),
-            data_dir=Path(env.get("SIFT_DATA_DIR", ".sift")),
-            embedder=env.get("SIFT_EMBEDDER", "minilm"),
-            embedding_cache=_cache_path(env.get("SIFT_EMBEDDING_CACHE", "data"), Path(env.get("SIFT_DATA_DIR", ".sift"))),
-            fusion=fusion,
-            debug=env.get("SIFT_DEBUG", "false").lower() == "true",
+        knn = KnnSettings(
+            engine=env.get("SIFT_KNN_ENGINE", "faiss"),
+            space_type=env.get("SIFT_KNN_SPACE", "innerproduct"),
+            m=_integer(env, "SIFT_KNN_M", 16),
+            ef_construction=_integer(env, "SIFT_KNN_EF_CONSTRUCTION", 128),
         )
+        return cls(
+            stage=env.get("SIFT_STAGE", "local"),
+            backend=_choice(env, "SIFT_BACKEND", "embedded", ("embedded", "opensearch")),
+            catalog=_choice(env, "SIFT_CATALOG", "sqlite", ("sqlite", "dynamodb")),
+            catalog_table=env.get("SIFT_CATALOG_TABLE", "sift-catalog"),
+            data_dir=data_dir,
+            embedder=_model(env, "SIFT_EMBEDDER", "minilm", ("minilm", "hashing")),
+            embedding_dimensions=_integer(env, "SIFT_EMBEDDING_DIMENSIONS", 1024),
+            embedding_cache=_cache_path(env.get("SIFT_EMBEDDING_CACHE", "data"), data_dir),
+            reranker=_model(env, "SIFT_RERANKER", "local", ("local",)),
+            rerank_models=_rerank_models(env.get("SIFT_RERANK_MODELS", "")),
+            rewriter=_model(env, "SIFT_REWRITER", "local", ("local",)),
+            image_embedder=_model(env, "SIFT_IMAGE_EMBEDDER", "", ("",)),
+            image_embedding_dimensions=_integer(env, "SIFT_IMAGE_EMBEDDING_DIMENSIONS", 1024),
+            image_fetch_private_hosts=_boolean(env, "SIFT_IMAGE_FETCH_PRIVATE_HOSTS"),
+            bedrock_region=env.get("SIFT_BEDROCK_REGION", ""),
+            fusion=fusion,
+            opensearch=opensearch,
+            opensearch_index_prefix=env.get("SIFT_OPENSEARCH_INDEX_PREFIX", "sift"),
+            knn=knn,
+            region=region,
+            debug=_boolean(env, "SIFT_DEBUG"),
+        )
+
+
+def bedrock_model_id(selector: str) -> str | None:
+    """The model id of a ``bedrock:<id>`` selector; ``None`` for a local one."""
+    return selector[len(BEDROCK_PREFIX):] if selector.startswith(BEDROCK_PREFIX) else None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, default)
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def _model(env: Mapping[str, str], name: str, default: str, local: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip()
+    if value in local or (value.startswith(BEDROCK_PREFIX) and len(value) > len(BEDROCK_PREFIX)):
+        return value
+    options = [repr(option) for option in local] + ["'bedrock:<model id>'"]
+    raise ConfigurationError(f"{name}={value!r}; choose one of {', '.join(options)}")
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigurationError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def _boolean(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise ConfigurationError(f"{name}={raw!r}; use true or false")
+    return raw == "true"
+
+
+def _rerank_models(raw: str) -> dict[str, str]:
+    """``SIFT_RERANK_MODELS``: a JSON object from documented ModelName to a ``bedrock:`` selector or ``local``."""
+    if not raw.strip():
+        return {}
+    try:
+        mapping = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"SIFT_RERANK_MODELS is not JSON: {exc}") from None
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise ConfigurationError("SIFT_RERANK_MODELS must be a JSON object of strings")
+    unknown = sorted(set(mapping) - set(RERANK_MODEL_NAMES))
+    if unknown:
+        raise ConfigurationError(f"SIFT_RERANK_MODELS names {unknown}; the documented names are {RERANK_MODEL_NAMES}")
+    for name, selector in mapping.items():
+        _model({f"SIFT_RERANK_MODELS[{name}]": selector}, f"SIFT_RERANK_MODELS[{name}]", "local", ("local",))
+    return dict(mapping)
 
 
 def _cache_path(value: str, data_dir: Path) -> Path | None:
@@ -82,71 +192,9 @@ def _cache_path(value: str, data_dir: Path) -> Path | None:
     return data_dir / "embeddings.db" if value == "data" else Path(value)
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    from chalicelib.models.local import HashingEmbedder, SentenceTransformerEmbedder
-
-    embedders: dict[str, Callable[[], Embedder]] = {"minilm": SentenceTransformerEmbedder, "hashing": HashingEmbedder}
-    if settings.embedder not in embedders:
-        raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose one of {sorted(embedders)}")
-    embedder: Embedder = embedders[settings.embedder]()
-    if settings.embedding_cache is not None:
-        from chalicelib.models.cache import CachingEmbedder
-
-        embedder = CachingEmbedder(embedder, settings.embedding_cache)
-    return embedder
-
-
-def build_backend(settings: Settings) -> SearchBackend:
-    """``embedded`` (SQLite + tantivy + numpy under the data dir) or ``opensearch`` (a cluster, see client.py)."""
-    if settings.backend == "embedded":
-        from chalicelib.search.embedded.backend import EmbeddedBackend
-
-        return EmbeddedBackend(settings.data_dir / "search")
-    if settings.backend == "opensearch":
-        if settings.opensearch is None:
-            raise ConfigurationError("SIFT_BACKEND=opensearch needs SIFT_OPENSEARCH_URL")
-        from chalicelib.search.opensearch.backend import OpenSearchBackend
-        from chalicelib.search.opensearch.client import build_client
-
-        # Serverless collections have no refresh API; managed domains and self-hosted clusters do.
-        return OpenSearchBackend(build_client(settings.opensearch), refresh=settings.opensearch.auth != "sigv4-aoss")
-    raise ConfigurationError(f"SIFT_BACKEND={settings.backend!r}; choose embedded or opensearch")
-
-
-def build_service(settings: Settings) -> KnowledgeBaseService:
-    """Wire the whole service for a stage."""
-    from chalicelib.core.indexing import Indexer
-    from chalicelib.core.knowledge_base import KnowledgeBaseService
-    from chalicelib.core.retrieval import Retriever
-    from chalicelib.models.local_rerank import LocalReranker
-    from chalicelib.models.local_rewrite import ContextRewriter
-    from chalicelib.models.registry import RerankerRegistry
-    from chalicelib.sources.local import LocalFileSource
-    from chalicelib.store.sqlite import SqliteCatalog
-
-    backend = build_backend(settings)
-    catalog = SqliteCatalog(settings.data_dir / "catalog.db")
-    embedder = build_embedder(settings)
-    hybrid, semantic = LocalReranker("hybrid"), LocalReranker("semantic")
-    rerankers = RerankerRegistry(
-        {"qwen3-rerank-hybrid": hybrid, "gte-rerank-hybrid": hybrid, "qwen3-rerank": semantic, "gte-rerank": semantic},
-        default="qwen3-rerank-hybrid",
-    )
-    retriever = Retriever(backend, embedder, rerankers, ContextRewriter(), settings.fusion)
-    indexer = Indexer(backend, embedder, [LocalFileSource(), *_s3_sources()])
-    return KnowledgeBaseService(catalog, backend, indexer, retriever, embedder.name, embedder.dimension)
-
-
-def _s3_sources() -> list[ObjectSource]:
-    """S3 is a source on every stage (EventBridge events name S3 objects); boto3 is only imported here."""
-    import boto3
-
-    from chalicelib.sources.s3 import S3Source
-
-    return [S3Source(boto3.client("s3"))]
-
-
 @functools.lru_cache(maxsize=1)
 def service() -> KnowledgeBaseService:
     """The process-wide service, built on first use (a Lambda container builds it once per cold start)."""
+    from chalicelib.composition import build_service
+
     return build_service(Settings.from_environment())

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from chalicelib.settings import Settings, build_service
+from chalicelib.composition import build_service
+from chalicelib.settings import Settings
 
 WORKSPACE_ID = "ws_demo"
 INDEX_ID = "kb_demo"

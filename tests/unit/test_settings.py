@@ -8,10 +8,11 @@ import pytest
 import requests
 from opensearchpy import RequestsAWSV4SignerAuth
 
+from chalicelib.composition import build_backend
 from chalicelib.search.embedded.backend import EmbeddedBackend
 from chalicelib.search.opensearch.backend import OpenSearchBackend
 from chalicelib.search.opensearch.client import OpenSearchConnection, build_client
-from chalicelib.settings import ConfigurationError, Settings, build_backend
+from chalicelib.settings import ConfigurationError, Settings
 
 
 def test_defaults_are_the_local_stage() -> None:

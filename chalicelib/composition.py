@@ -1,0 +1,274 @@
+"""The composition root: builds the service a stage's ``Settings`` describe.
+
+Every adapter is given its SDK client here (``AwsClients``), so a test can hand in stubbed or fake clients and run
+the very same wiring as a deployed function: ``build_service(settings, clients)``. Imports are inside the builders:
+the ``local`` stage never imports boto3's Bedrock adapters or opensearch-py, and ``dev`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.settings import (
+    RERANK_MODEL_NAMES,
+    ConfigurationError,
+    Settings,
+    bedrock_model_id,
+)
+
+if TYPE_CHECKING:
+    from chalicelib.core.images import ImageQueryEmbedder
+    from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.models.base import Embedder, ImageEmbedder, QueryRewriter, Reranker
+    from chalicelib.models.registry import RerankerRegistry
+    from chalicelib.search.base import SearchBackend
+    from chalicelib.sources.base import ObjectSource
+    from chalicelib.store.base import Catalog
+
+# Bedrock adapters back off on throttling themselves (chalicelib.models.bedrock); botocore adds one retry of its own
+# for connection errors. Timeouts stay well inside the API Gateway limit of 29 s.
+_BEDROCK_CLIENT_CONFIG: dict[str, Any] = {
+    "retries": {"mode": "standard", "max_attempts": 2},
+    "connect_timeout": 5,
+    "read_timeout": 20,
+}
+
+
+class AwsClients:
+    """The SDK clients adapters are given, each created on first use (a cold start pays only for what it uses)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @functools.cached_property
+    def s3(self) -> Any:
+        import boto3
+
+        return boto3.client("s3")
+
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        import boto3
+
+        return boto3.client("dynamodb")
+
+    @functools.cached_property
+    def bedrock_runtime(self) -> Any:
+        return self._bedrock("bedrock-runtime")
+
+    @functools.cached_property
+    def bedrock_agent_runtime(self) -> Any:
+        return self._bedrock("bedrock-agent-runtime")
+
+    @functools.cached_property
+    def opensearch(self) -> Any:
+        from chalicelib.search.opensearch.client import build_client
+
+        if self._settings.opensearch is None:
+            raise ConfigurationError("SIFT_BACKEND=opensearch needs SIFT_OPENSEARCH_URL")
+        return build_client(self._settings.opensearch)
+
+    def _bedrock(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        region = self._settings.bedrock_region or None  # None: the function's own region
+        return boto3.client(service, region_name=region, config=Config(**_BEDROCK_CLIENT_CONFIG))
+
+
+def build_service(settings: Settings, clients: AwsClients | None = None) -> KnowledgeBaseService:
+    """Wire the whole service for a stage."""
+    from chalicelib.core.indexing import Indexer
+    from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.core.retrieval import Retriever
+    from chalicelib.sources.local import LocalFileSource
+    from chalicelib.sources.s3 import S3Source
+
+    clients = clients or AwsClients(settings)
+    backend = build_backend(settings, clients)
+    embedder = build_embedder(settings, clients)
+    image_embedder = build_image_embedder(settings, clients)
+    retriever = Retriever(
+        backend,
+        embedder,
+        build_rerankers(settings, clients),
+        build_rewriter(settings, clients),
+        settings.fusion,
+        image_queries=_image_queries(settings, clients, image_embedder),
+    )
+    # S3 is a source on every stage (EventBridge events name S3 objects); local files only where there is a disk.
+    # (file:// URIs on a Lambda would let a caller index the function's own files.)
+    sources: list[ObjectSource] = [S3Source(clients.s3)]
+    if settings.stage == "local":
+        sources.insert(0, LocalFileSource())
+    indexer = Indexer(backend, embedder, sources, image_embedder=image_embedder)
+    return KnowledgeBaseService(
+        build_catalog(settings, clients), backend, indexer, retriever, embedder.name, embedder.dimension,
+        image_embedding_model=image_embedder.name if image_embedder else "",
+        image_dimension=image_embedder.dimension if image_embedder else 0,
+    )
+
+
+# --- storage ----------------------------------------------------------------------------------------------------------
+
+
+def build_backend(settings: Settings, clients: AwsClients | None = None) -> SearchBackend:
+    """``embedded`` (SQLite + tantivy + numpy under the data dir) or ``opensearch`` (a cluster, see client.py)."""
+    if settings.backend == "embedded":
+        from chalicelib.search.embedded.backend import EmbeddedBackend
+
+        return EmbeddedBackend(settings.data_dir / "search")
+    if settings.backend == "opensearch":
+        if settings.opensearch is None:
+            raise ConfigurationError("SIFT_BACKEND=opensearch needs SIFT_OPENSEARCH_URL")
+        from chalicelib.search.opensearch.backend import OpenSearchBackend
+
+        client = (clients or AwsClients(settings)).opensearch
+        serverless = settings.opensearch.auth == "sigv4-aoss"
+        return OpenSearchBackend(
+            client,
+            index_prefix=settings.opensearch_index_prefix,
+            refresh=not serverless,  # Serverless has no refresh API
+            serverless=serverless,
+            engine=settings.knn.engine,
+            space_type=settings.knn.space_type,
+            m=settings.knn.m,
+            ef_construction=settings.knn.ef_construction,
+        )
+    raise ConfigurationError(f"SIFT_BACKEND={settings.backend!r}; choose embedded or opensearch")
+
+
+def build_catalog(settings: Settings, clients: AwsClients | None = None) -> Catalog:
+    if settings.catalog == "dynamodb":
+        from chalicelib.store.dynamodb import DynamoDbCatalog
+
+        return DynamoDbCatalog((clients or AwsClients(settings)).dynamodb, settings.catalog_table)
+    from chalicelib.store.sqlite import SqliteCatalog
+
+    return SqliteCatalog(settings.data_dir / "catalog.db")
+
+
+# --- models -----------------------------------------------------------------------------------------------------------
+
+
+def build_embedder(settings: Settings, clients: AwsClients | None = None) -> Embedder:
+    embedder: Embedder
+    model_id = bedrock_model_id(settings.embedder)
+    if model_id is not None:
+        from chalicelib.models import bedrock
+
+        family = _family(model_id, "SIFT_EMBEDDER")
+        size_option = "dimensions" if family == "titan" else "dimension"
+        embedder = _bedrock_model(
+            "SIFT_EMBEDDER", bedrock.build_embedder, (clients or AwsClients(settings)).bedrock_runtime, model_id,
+            **{size_option: settings.embedding_dimensions},
+        )
+    elif settings.embedder == "hashing":
+        from chalicelib.models.local import HashingEmbedder
+
+        embedder = HashingEmbedder()
+    elif settings.embedder == "minilm":
+        from chalicelib.models.local import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder()
+    else:
+        raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose minilm, hashing or bedrock:<model id>")
+    if settings.embedding_cache is not None:
+        from chalicelib.models.cache import CachingEmbedder
+
+        embedder = CachingEmbedder(embedder, settings.embedding_cache)
+    return embedder
+
+
+def build_image_embedder(settings: Settings, clients: AwsClients | None = None) -> ImageEmbedder | None:
+    """The multimodal model of new knowledge bases' image indexes; ``None`` when none is configured."""
+    model_id = bedrock_model_id(settings.image_embedder)
+    if model_id is None:
+        return None
+    from chalicelib.models import bedrock
+
+    return _bedrock_model(
+        "SIFT_IMAGE_EMBEDDER", bedrock.build_image_embedder, (clients or AwsClients(settings)).bedrock_runtime,
+        model_id, dimension=settings.image_embedding_dimensions,
+    )
+
+
+def _image_queries(
+    settings: Settings, clients: AwsClients, image_embedder: ImageEmbedder | None
+) -> ImageQueryEmbedder | None:
+    if image_embedder is None:
+        return None
+    from chalicelib.core.images import ImageQueryEmbedder
+    from chalicelib.sources.images import ImageLoader
+
+    loader = ImageLoader(clients.s3, allow_private_hosts=settings.image_fetch_private_hosts)
+    return ImageQueryEmbedder(loader, image_embedder)
+
+
+def build_rerankers(settings: Settings, clients: AwsClients | None = None) -> RerankerRegistry:
+    """Every documented rerank ModelName, each served by the model its selector names (one adapter per model)."""
+    from chalicelib.models.registry import RerankerRegistry
+
+    built: dict[str, Reranker] = {}
+
+    def reranker(name: str, selector: str) -> Reranker:
+        key = f"{selector}|{'hybrid' if name.endswith('-hybrid') else 'semantic'}"
+        if key not in built:
+            built[key] = _reranker(settings, clients, name, selector)
+        return built[key]
+
+    selectors = {name: settings.rerank_models.get(name, settings.reranker) for name in RERANK_MODEL_NAMES}
+    return RerankerRegistry(
+        {name: reranker(name, selector) for name, selector in selectors.items()}, default="qwen3-rerank-hybrid"
+    )
+
+
+def _reranker(settings: Settings, clients: AwsClients | None, name: str, selector: str) -> Reranker:
+    model_id = bedrock_model_id(selector)
+    if model_id is None:
+        from chalicelib.models.local_rerank import LocalReranker
+
+        # The -hybrid names weigh the recall scores in; the others judge the text alone.
+        return LocalReranker("hybrid" if name.endswith("-hybrid") else "semantic")
+    from chalicelib.models.bedrock import BedrockReranker
+
+    return BedrockReranker((clients or AwsClients(settings)).bedrock_agent_runtime, _model_arn(settings, model_id))
+
+
+def build_rewriter(settings: Settings, clients: AwsClients | None = None) -> QueryRewriter:
+    model_id = bedrock_model_id(settings.rewriter)
+    if model_id is None:
+        from chalicelib.models.local_rewrite import ContextRewriter
+
+        return ContextRewriter()
+    from chalicelib.models.bedrock import ConverseRewriter
+
+    return ConverseRewriter((clients or AwsClients(settings)).bedrock_runtime, model_id)
+
+
+def _model_arn(settings: Settings, model_id: str) -> str:
+    """The Rerank API wants a model ARN; a bare foundation-model id is turned into one in the Bedrock region."""
+    if model_id.startswith("arn:"):
+        return model_id
+    region = settings.bedrock_region or settings.region
+    if not region:
+        raise ConfigurationError("a Bedrock rerank model id needs a region (AWS_REGION or SIFT_BEDROCK_REGION)")
+    return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
+
+
+def _family(model_id: str, variable: str) -> str:
+    from chalicelib.models.bedrock import model_family
+
+    try:
+        return model_family(model_id)
+    except ValueError as exc:
+        raise ConfigurationError(f"{variable}: {exc}") from None
+
+
+def _bedrock_model(variable: str, factory: Any, client: Any, model_id: str, **options: Any) -> Any:
+    """Build a Bedrock adapter, turning a bad id or size into a ``ConfigurationError`` that names the variable."""
+    try:
+        return factory(client, model_id, **options)
+    except ValueError as exc:
+        raise ConfigurationError(f"{variable}: {exc}") from None
