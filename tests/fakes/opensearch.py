@@ -253,9 +253,9 @@ class _Adapter(BaseAdapter):
         self._server = server
 
     def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:  # type: ignore[override]
-        body = request.body or b""
-        if isinstance(body, str):
-            body = body.encode()
+        raw = request.body or b""
+        body = raw.encode() if isinstance(raw, str) else raw
+        assert isinstance(body, bytes), "opensearch-py sends bodies as bytes"  # not a stream
         status, payload = self._server.handle(request.method or "GET", request.url or "/", body)
         content = b"" if request.method == "HEAD" else json.dumps(payload).encode()
         self._server.requests.append(

@@ -19,7 +19,7 @@ from chalicelib.models.bedrock import (
     model_family,
 )
 from tests.unit.test_bedrock_models import Sleeps, invoke_params, invoke_response, make_client
-from tests.unit.test_image_loader import GIF, JPEG, PNG, WEBP_HEADER
+from tests.fakes.images import GIF, JPEG, PNG, WEBP_HEADER
 
 TITAN_MM = "amazon.titan-embed-image-v1"
 NOVA = "amazon.nova-2-multimodal-embeddings-v1:0"
