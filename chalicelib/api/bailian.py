@@ -115,7 +115,7 @@ class CreateIndexRequest(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     description: Annotated[str, Field(max_length=1000)] = ""
     structure_type: Literal["unstructured"] = "unstructured"
-    source_uri: Annotated[str, Field(max_length=2048)] | None = Field(default=None, alias="SourceURI")
+    source_uri: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(default=None, alias="SourceURI")
     chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)] = DEFAULT_CHUNK_SIZE
     overlap_size: Annotated[int, Field(ge=0, le=MAX_OVERLAP)] = DEFAULT_OVERLAP
     rerank_model_name: RerankModelName = DEFAULT_RERANK_MODEL

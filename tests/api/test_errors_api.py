@@ -282,6 +282,8 @@ def test_duplicate_create_index_name_is_409(api: Api, index_id: str) -> None:
         pytest.param({"Name": "x", "RerankModelName": "bge"}, "RerankModelName", id="rerank-model"),
         pytest.param({"Name": "x", "RerankMinScore": 0}, "RerankMinScore", id="min-score"),
         pytest.param({"Name": "x", "StructureType": "structured"}, "StructureType", id="structure-type"),
+        # An empty prefix would make the index take in every object of every bucket the events name.
+        pytest.param({"Name": "x", "SourceURI": ""}, "SourceURI", id="empty-source-uri"),
         pytest.param({"Name": "x", "Colour": "blue"}, "Colour", id="unknown-field"),
     ],
 )

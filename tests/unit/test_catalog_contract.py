@@ -510,7 +510,7 @@ def test_a_source_uri_longer_than_a_dynamodb_sort_key_still_matches_exactly(cata
 
 
 def test_an_empty_source_uri_holds_every_uri(catalog: Catalog) -> None:
-    """Pinned (questionable): ``SourceURI: ""`` passes validation and, as a raw prefix, matches every S3 event."""
+    """The catalog takes ``""`` as the raw prefix it is; the API refuses an empty SourceURI (tests/api/test_errors_api)."""
     catalog.create_knowledge_base(kb("everything", source_uri=""))
 
     assert index_ids(catalog.knowledge_bases_for_uri("s3://any-bucket/any/key.txt")) == ["everything"]
