@@ -7,7 +7,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run seed test bench-quality bench-speed clean
+.PHONY: install run seed test test-opensearch bench-quality bench-speed bench-cost package clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,24 @@ run: seed
 test: install
 	$(BIN)/python -m pytest -q
 
+# The backend contract suite against a real OpenSearch (`docker compose up -d --wait` gives one on localhost:9200).
+OPENSEARCH_URL ?= http://localhost:9200
+test-opensearch: install
+	SIFT_OPENSEARCH_URL=$(OPENSEARCH_URL) $(BIN)/python -m pytest -q tests/contract
+
 bench-quality: install
 	$(BIN)/python -m bench.quality --dataset ../shared/datasets/scifact
 
 bench-speed: install
 	$(BIN)/python -m bench.speed --dataset ../shared/datasets/scifact
+
+bench-cost: install
+	$(BIN)/python -m bench.cost --dataset ../shared/datasets/scifact
+
+# The Lambda deployment package and SAM template of an AWS stage, as `chalice deploy` would upload them.
+STAGE ?= dev
+package: install
+	$(BIN)/chalice package --stage $(STAGE) dist/$(STAGE)
 
 clean:
 	rm -rf .sift .bench-cache
