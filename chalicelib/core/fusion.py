@@ -94,7 +94,10 @@ def _minmax(hits: Sequence[ScoredChunk]) -> dict[str, float]:
     scores = [hit.score for hit in hits]
     low, high = min(scores), max(scores)
     span = high - low
-    return {hit.chunk.chunk_id: (hit.score - low) / span if span > 0 else 1.0 for hit in hits}
+    if span > 0:
+        return {hit.chunk.chunk_id: (hit.score - low) / span for hit in hits}
+    # One hit, or all tied: full marks if they are evidence at all; a leg of zero (or negative) similarities is not.
+    return {hit.chunk.chunk_id: 1.0 if high > 0 else 0.0 for hit in hits}
 
 
 def _rrf(ranked_lists: Sequence[Sequence[ScoredChunk]], k: int, legs: int) -> dict[str, float]:

@@ -258,3 +258,9 @@ def test_rrf_image_leg_is_one_more_ranked_list() -> None:
         legs(("a", 0.9)), legs(("a", 3.0)), RRF, dense_on=True, sparse_on=True, image=legs(("a", 0.7)),
     )
     assert [(c.chunk.chunk_id, round(c.score, 4)) for c in fused] == [("a", 1.0)]
+
+
+def test_a_leg_of_equal_zero_similarities_is_no_evidence() -> None:
+    """A query sharing nothing with any chunk gives cosines of 0; min-max must not turn that into full marks."""
+    fused = fuse(legs(("a", 0.0), ("b", 0.0)), [], MINMAX, dense_on=True, sparse_on=True, image=legs(("b", 0.9)))
+    assert [(c.chunk.chunk_id, round(c.score, 4)) for c in fused] == [("b", 0.5), ("a", 0.0)]
