@@ -367,8 +367,13 @@ def _in_range(value: Any, bounds: Mapping[str, Any]) -> bool:
 def _project(source: dict[str, Any], spec: Any) -> dict[str, Any] | None:
     if spec is False:
         return None
-    if isinstance(spec, dict) and "excludes" in spec:
-        return {key: value for key, value in source.items() if key not in spec["excludes"]}
+    if isinstance(spec, dict):
+        included = spec.get("includes")
+        excluded = spec.get("excludes", [])
+        return {
+            key: value for key, value in source.items()
+            if (included is None or key in included) and key not in excluded
+        }
     return source
 
 

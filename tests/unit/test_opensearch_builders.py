@@ -346,15 +346,18 @@ def test_typed_metadata_skips_unfilterable_keys_and_values() -> None:
 # Recall queries
 # ---------------------------------------------------------------------------------------------------------------------
 
+# What a hit carries: the recalled chunk, never its vectors, search text or typed metadata copies.
+SOURCE = {"includes": ["chunk_id", "doc_id", "position", "text", "metadata"]}
+
 TERM_FILTER = {"term": {"meta_keyword.a": "x"}}
 
 
 @pytest.mark.parametrize(
     ("filter_dsl", "expected"),
     [
-        (None, {"size": 3, "_source": {"excludes": ["vector", "image_vector"]},
+        (None, {"size": 3, "_source": SOURCE,
                 "query": {"knn": {"vector": {"vector": [0.5, -1.0], "k": 3}}}}),
-        (TERM_FILTER, {"size": 3, "_source": {"excludes": ["vector", "image_vector"]},
+        (TERM_FILTER, {"size": 3, "_source": SOURCE,
                        "query": {"knn": {"vector": {"vector": [0.5, -1.0], "k": 3, "filter": TERM_FILTER}}}}),
     ],
 )
@@ -365,11 +368,11 @@ def test_dense_query_golden(filter_dsl: dict[str, Any] | None, expected: dict[st
 @pytest.mark.parametrize(
     ("filter_dsl", "expected"),
     [
-        (None, {"size": 5, "_source": {"excludes": ["vector", "image_vector"]}, "query": {"bool": {
+        (None, {"size": 5, "_source": SOURCE, "query": {"bool": {
             "should": [{"match": {"search_text": "退货 policy"}}, {"match": {"search_text.cjk": "退货 policy"}}],
             "minimum_should_match": 1,
         }}}),
-        (TERM_FILTER, {"size": 5, "_source": {"excludes": ["vector", "image_vector"]}, "query": {"bool": {
+        (TERM_FILTER, {"size": 5, "_source": SOURCE, "query": {"bool": {
             "should": [{"match": {"search_text": "退货 policy"}}, {"match": {"search_text.cjk": "退货 policy"}}],
             "minimum_should_match": 1,
             "filter": [TERM_FILTER],
@@ -383,9 +386,9 @@ def test_sparse_query_golden(filter_dsl: dict[str, Any] | None, expected: dict[s
 @pytest.mark.parametrize(
     ("filter_dsl", "expected"),
     [
-        (None, {"size": 4, "_source": {"excludes": ["vector", "image_vector"]},
+        (None, {"size": 4, "_source": SOURCE,
                 "query": {"knn": {"image_vector": {"vector": [0.0, 1.0], "k": 4, "ignore_unmapped": True}}}}),
-        (TERM_FILTER, {"size": 4, "_source": {"excludes": ["vector", "image_vector"]},
+        (TERM_FILTER, {"size": 4, "_source": SOURCE,
                        "query": {"knn": {"image_vector": {"vector": [0.0, 1.0], "k": 4, "filter": TERM_FILTER,
                                                           "ignore_unmapped": True}}}}),
     ],
