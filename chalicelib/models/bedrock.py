@@ -468,31 +468,17 @@ class ConverseRewriter(_BedrockModel):
 TITAN_MULTIMODAL_DIMENSIONS: Final = (256, 384, 1024)
 
 
-class TitanMultimodalEmbedder(_BedrockModel):
-    """Amazon Titan Multimodal Embeddings G1 (``amazon.titan-embed-image-v1``) behind the ``ImageEmbedder`` protocol.
+class _MultimodalModel(_BedrockModel):
+    """A multimodal embedder with a fixed menu of output sizes; ``name`` is ``model/size``, its vector space."""
 
-    Body ``{"inputImage": <base64>}`` or ``{"inputText": ...}`` plus ``{"embeddingConfig": {"outputEmbeddingLength":
-    256 | 384 | 1024}}``; the response's ``embedding`` is the vector (Bedrock user guide, "Amazon Titan Multimodal
-    Embeddings G1", model-parameters-titan-embed-mm). The model takes one of each per call and would average an image
-    and a text sent together, so they are always sent alone. Texts are limited to 256 tokens by the model and are
-    sent as they are: a longer one is rejected by Bedrock (``InternalError`` here), not cut.
-    ``name`` includes the dimension, as for ``TitanEmbedder``.
-    """
+    LABEL: str = ""
+    DIMENSIONS: tuple[int, ...] = ()
 
     def __init__(
-        self,
-        client: Any,
-        model_id: str = "amazon.titan-embed-image-v1",
-        dimension: int = 1024,
-        *,
-        sleep: Sleep = time.sleep,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        base_delay: float = DEFAULT_BASE_DELAY,
+        self, client: Any, model_id: str, dimension: int, *, sleep: Sleep, max_attempts: int, base_delay: float
     ) -> None:
-        if dimension not in TITAN_MULTIMODAL_DIMENSIONS:
-            raise ValueError(
-                f"Titan Multimodal dimension must be one of {TITAN_MULTIMODAL_DIMENSIONS}, got {dimension!r}"
-            )
+        if dimension not in self.DIMENSIONS:
+            raise ValueError(f"{self.LABEL} dimension must be one of {self.DIMENSIONS}, got {dimension!r}")
         super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
         self._model_id = model_id
         self._dimension = dimension
@@ -504,6 +490,33 @@ class TitanMultimodalEmbedder(_BedrockModel):
     @property
     def dimension(self) -> int:
         return self._dimension
+
+
+class TitanMultimodalEmbedder(_MultimodalModel):
+    """Amazon Titan Multimodal Embeddings G1 (``amazon.titan-embed-image-v1``) behind the ``ImageEmbedder`` protocol.
+
+    Body ``{"inputImage": <base64>}`` or ``{"inputText": ...}`` plus ``{"embeddingConfig": {"outputEmbeddingLength":
+    256 | 384 | 1024}}``; the response's ``embedding`` is the vector (Bedrock user guide, "Amazon Titan Multimodal
+    Embeddings G1", model-parameters-titan-embed-mm). The model takes one of each per call and would average an image
+    and a text sent together, so they are always sent alone. Texts are limited to 256 tokens by the model and are
+    sent as they are: a longer one is rejected by Bedrock (``InternalError`` here), not cut.
+    ``name`` includes the dimension, as for ``TitanEmbedder``.
+    """
+
+    LABEL = "Titan Multimodal"
+    DIMENSIONS = TITAN_MULTIMODAL_DIMENSIONS
+
+    def __init__(
+        self,
+        client: Any,
+        model_id: str = "amazon.titan-embed-image-v1",
+        dimension: int = 1024,
+        *,
+        sleep: Sleep = time.sleep,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+    ) -> None:
+        super().__init__(client, model_id, dimension, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
 
     def embed_image(self, image: bytes) -> list[float]:
         if not image:
@@ -540,7 +553,7 @@ NOVA_EMBEDDING_PURPOSES: Final = (
 NOVA_SCHEMA_VERSION: Final = "nova-multimodal-embed-v1"
 
 
-class NovaMultimodalEmbedder(_BedrockModel):
+class NovaMultimodalEmbedder(_MultimodalModel):
     """Amazon Nova Multimodal Embeddings (``amazon.nova-2-multimodal-embeddings-v1:0``) behind ``ImageEmbedder``.
 
     Request and response, from the Amazon Nova user guide, "Complete embeddings request and response schema"
@@ -565,6 +578,9 @@ class NovaMultimodalEmbedder(_BedrockModel):
     sides of one index, so ``name`` (model and dimension) identifies the index's vector space, not a purpose.
     """
 
+    LABEL = "Nova Multimodal"
+    DIMENSIONS = NOVA_MULTIMODAL_DIMENSIONS
+
     def __init__(
         self,
         client: Any,
@@ -576,24 +592,10 @@ class NovaMultimodalEmbedder(_BedrockModel):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         base_delay: float = DEFAULT_BASE_DELAY,
     ) -> None:
-        if dimension not in NOVA_MULTIMODAL_DIMENSIONS:
-            raise ValueError(
-                f"Nova Multimodal dimension must be one of {NOVA_MULTIMODAL_DIMENSIONS}, got {dimension!r}"
-            )
         if purpose not in NOVA_EMBEDDING_PURPOSES:
             raise ValueError(f"Nova embedding purpose must be one of {NOVA_EMBEDDING_PURPOSES}, got {purpose!r}")
-        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
-        self._model_id = model_id
-        self._dimension = dimension
+        super().__init__(client, model_id, dimension, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
         self._purpose = purpose
-
-    @property
-    def name(self) -> str:
-        return f"{self._model_id}/{self._dimension}"
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
 
     def embed_image(self, image: bytes) -> list[float]:
         return self._embed(self._image_content(image), self._purpose)

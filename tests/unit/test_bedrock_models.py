@@ -37,14 +37,6 @@ def make_client(service: str) -> Any:
 
 
 @pytest.fixture
-def runtime() -> Iterator[tuple[Any, Stubber]]:
-    client = make_client("bedrock-runtime")
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
-
-
-@pytest.fixture
 def agent() -> Iterator[tuple[Any, Stubber]]:
     client = make_client("bedrock-agent-runtime")
     with Stubber(client) as stub:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,19 +17,11 @@ from chalicelib.models.bedrock import (
     build_image_embedder,
     model_family,
 )
-from tests.unit.test_bedrock_models import Sleeps, invoke_params, invoke_response, make_client
 from tests.fakes.images import GIF, JPEG, PNG, WEBP_HEADER
+from tests.unit.test_bedrock_models import Sleeps, invoke_params, invoke_response, make_client
 
 TITAN_MM = "amazon.titan-embed-image-v1"
 NOVA = "amazon.nova-2-multimodal-embeddings-v1:0"
-
-
-@pytest.fixture
-def runtime() -> Iterator[tuple[Any, Stubber]]:
-    client = make_client("bedrock-runtime")
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
 
 
 def b64(data: bytes) -> str:

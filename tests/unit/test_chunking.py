@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.demo import demo_documents
-
 from chalicelib.core.chunking import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_OVERLAP,
@@ -18,7 +16,7 @@ from chalicelib.core.chunking import (
 )
 from chalicelib.core.extraction import TextBlock, extract
 from chalicelib.core.text import is_cjk
-
+from tests.fixtures.demo import demo_documents
 
 ENGLISH = " ".join(
     f"Sentence {index} explains that the tent model {index} weighs {index + 1} kilograms." for index in range(40)

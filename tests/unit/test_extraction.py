@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.demo import demo_documents
-
 from chalicelib.core import extraction
 from chalicelib.core.extraction import (
     MAX_DOCUMENT_BYTES,
@@ -20,9 +18,9 @@ from chalicelib.core.extraction import (
     detect_format,
     extract,
 )
+from tests.fixtures.demo import demo_documents
 from tests.fixtures.docx import W_NS, document_xml, make_docx, paragraph_xml
 from tests.fixtures.pdf import make_pdf
-
 
 
 def texts(document: ExtractedDocument) -> list[str]:
@@ -404,7 +402,7 @@ CORE = (
 
 
 def test_docx_heading_paths_tables_and_core_title() -> None:
-    body = f"""
+    body = """
     <w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Orders</w:t></w:r></w:p>
     <w:p><w:pPr><w:tabs><w:tab w:val="left" w:pos="720"/></w:tabs></w:pPr>
       <w:r><w:t xml:space="preserve">Pay by </w:t></w:r><w:r><w:t>card</w:t><w:tab/><w:t>or PayPal</w:t></w:r>
