@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -34,14 +33,6 @@ CHAT = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 
 def make_client(service: str) -> Any:
     return boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-
-
-@pytest.fixture
-def agent() -> Iterator[tuple[Any, Stubber]]:
-    client = make_client("bedrock-agent-runtime")
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
 
 
 class JsonBody:
