@@ -1,4 +1,5 @@
-"""The catalog: what exists (knowledge bases), what ran (indexing jobs) and what was asked (retrieval history).
+"""The catalog: what exists (knowledge bases; media projects, datasets and bindings), what ran (indexing jobs) and
+what was asked (retrieval history).
 
 Search data lives in the ``SearchBackend``; the catalog holds the control plane. SQLite serves the ``local`` stage and
 DynamoDB the AWS stages; both implement ``Catalog``.
@@ -81,6 +82,55 @@ class HistoryRecord:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A media project (the IMM family's top-level container of datasets)."""
+
+    name: str
+    description: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A media dataset: files indexed by metadata and content, searched by ContextualRetrieval and SemanticQuery.
+
+    Like a knowledge base it remembers the models its vectors were made with.
+    """
+
+    project_name: str
+    name: str
+    description: str
+    embedding_model: str
+    created_at: str
+    updated_at: str
+    image_embedding_model: str = ""
+    image_dimension: int = 0
+
+    @property
+    def collection(self) -> str:
+        """The backend collection holding this dataset's files (documents) and elements (chunks)."""
+        return f"ds:{self.project_name}:{self.name}"
+
+    @property
+    def has_image_index(self) -> bool:
+        return self.image_dimension > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """An S3 prefix bound to a dataset: objects under ``uri`` are indexed into it, now and as they change."""
+
+    project_name: str
+    dataset_name: str
+    uri: str
+    state: str  # "Running" once created; "Failed" with a reason if the initial indexing could not run
+    created_at: str
+    updated_at: str
+    reason: str = ""
+
+
 class Catalog(Protocol):
     def create_knowledge_base(self, kb: KnowledgeBase) -> None:
         """Raises ``AlreadyExistsError`` when (workspace, index id) or (workspace, name) is taken."""
@@ -105,3 +155,31 @@ class Catalog(Protocol):
     def list_history(
         self, workspace_id: str, index_id: str, *, offset: int, limit: int
     ) -> tuple[list[HistoryRecord], int]: ...
+
+    # media: projects, datasets, bindings -------------------------------------------------------------------------
+
+    def create_project(self, project: Project) -> None:
+        """Raises ``AlreadyExistsError("project", name)`` when the name is taken."""
+
+    def get_project(self, name: str) -> Project | None: ...
+
+    def create_dataset(self, dataset: Dataset) -> None:
+        """Raises ``AlreadyExistsError("dataset", name)`` when the project already has a dataset of that name."""
+
+    def get_dataset(self, project_name: str, name: str) -> Dataset | None: ...
+
+    def list_datasets(
+        self, project_name: str, *, prefix: str | None, offset: int, limit: int
+    ) -> tuple[list[Dataset], int]:
+        """A page of the project's datasets ordered by name (``prefix``: names starting with it), and the total."""
+
+    def create_binding(self, binding: Binding) -> None:
+        """Raises ``AlreadyExistsError("binding", uri)`` when the dataset already has a binding for that URI."""
+
+    def get_binding(self, project_name: str, dataset_name: str, uri: str) -> Binding | None: ...
+
+    def put_binding(self, binding: Binding) -> None:
+        """Overwrite an existing binding (its state and reason change as its initial indexing runs)."""
+
+    def bindings_for_uri(self, uri: str) -> list[Binding]:
+        """Every binding (any project) whose ``uri`` prefix holds ``uri``."""

@@ -3,15 +3,21 @@
 The behaviour is the SQLite catalog's (``chalicelib.store.sqlite``): same ordering, same name filter, same paging
 with total counts, same uniqueness rules and errors. The contract tests hold both to one suite.
 
-Items (``{ws}`` and ``{index}`` are escaped, so a ``#`` inside an id cannot make two keys collide)::
+Items (``{ws}``, ``{index}``, ``{project}`` and ``{dataset}`` are escaped, so a ``#`` inside an id cannot make two
+keys collide; the last component of a key needs no escaping, since nothing follows it)::
 
     pk                  sk                            item
     WS#{ws}             KB#{index_id}                 a knowledge base (+ gsi1pk/gsi1sk when it has a source_uri)
     WS#{ws}             NAME#{name}                   the reservation that makes (workspace, name) unique
     IDX#{ws}#{index}    JOB#{job_id}                  an indexing job (ids sort, so a Query lists jobs by id)
     IDX#{ws}#{index}    HIST#{ns:020d}#{random hex}   a retrieval history record (newest first = Query backwards)
+    PRJ#{project}       PROJECT                       a media project
+    PRJ#{project}       DS#{name}                     a dataset of the project (names sort, so a Query lists them)
+    PRJ#{project}       BIND#{dataset}#URI#{uri}      a binding of the dataset (+ gsi1pk/gsi1sk, always)
+    PRJ#{project}       BIND#{dataset}#SHA256#{hex}   the same, when the URI would not fit in a sort key (1024 bytes)
 
-    gsi1 (sparse):  gsi1pk = "SOURCE", gsi1sk = "URI#" + source_uri   (only knowledge bases with a source_uri)
+    gsi1 (sparse):  gsi1pk = "SOURCE",  gsi1sk = "URI#" + source_uri   (only knowledge bases with a source_uri)
+                    gsi1pk = "BINDING", gsi1sk = "URI#" + uri          (every binding)
 
 Why this shape:
 
@@ -45,11 +51,27 @@ Why this shape:
   prefix like ``s3://b`` would then need a lookup per candidate bucket; at the expected number of knowledge bases a
   single partition is cheaper and simpler. The GSI is eventually consistent: a knowledge base created a moment ago
   may miss an event.
+- **Media: one partition per project** holds the project, its datasets and their bindings, so a future delete of a
+  project is one Query of its partition, like ``_purge``. Each of them is unique by its primary key alone, so a
+  create is one ``PutItem`` conditioned on ``attribute_not_exists`` (no reservation item, no transaction); a failed
+  condition becomes ``AlreadyExistsError("project" | "dataset" | "binding", name or URI)``. The catalog does not check
+  that a dataset's project (or a binding's dataset) exists: the protocol leaves that to the caller, as SQLite does.
+- **Datasets are listed by a Query of** ``begins_with(sk, "DS#" + prefix)``: the key sorts by name in UTF-8 byte
+  order (= code point order, SQLite's BINARY collation), and ``begins_with`` is the literal, case-sensitive prefix
+  test, so DynamoDB filters and orders; the whole match is read to count it and sliced in Python (a ``Select=COUNT``
+  Query would read the same items again for the total).
+- **Bindings by URI** use the knowledge bases' GSI with their own partition value ``BINDING``: a Query names one
+  ``gsi1pk``, so ``knowledge_bases_for_uri`` and ``bindings_for_uri`` never see each other's items and the table
+  definition is unchanged. The trade-offs are those of the knowledge bases (above), per partition, except that a
+  binding is rewritten as its state changes (a few writes per binding). In the base-table key, the URI is the
+  binding's identity and cannot be cut like the GSI sort key, so a URI too long for the 1024-byte sort key is replaced
+  by its SHA-256 (a different marker, so the two forms never collide); the body keeps the URI.
 - Base-table reads are strongly consistent, like SQLite's read-your-writes (a job polled right after it is put).
 
-Errors: throttling (after botocore's own retries) becomes ``ThrottlingError``; a missing table becomes
-``InternalError`` naming the table and ``SIFT_CATALOG_TABLE``; timeouts become ``ServiceUnavailableError``;
-anything else is ``InternalError``. The original exception is always the ``__cause__``.
+Errors: a failed ``attribute_not_exists`` condition becomes ``AlreadyExistsError``; throttling (after botocore's own
+retries) becomes ``ThrottlingError``; a missing table becomes ``InternalError`` naming the table and
+``SIFT_CATALOG_TABLE``; timeouts become ``ServiceUnavailableError``; anything else is ``InternalError``. The original
+exception is always the ``__cause__``.
 
 Limit: an item holds at most 400 KB, so a job with several thousand documents (or a huge history record) cannot be
 stored; the write fails with ``InternalError``.
@@ -61,6 +83,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import os
 import threading
@@ -84,7 +107,16 @@ from chalicelib.api.errors import (
     ServiceUnavailableError,
     ThrottlingError,
 )
-from chalicelib.store.base import HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
+from chalicelib.store.base import (
+    Binding,
+    Dataset,
+    HistoryRecord,
+    Job,
+    JobDocument,
+    JobStatus,
+    KnowledgeBase,
+    Project,
+)
 
 T = TypeVar("T")
 
@@ -127,6 +159,9 @@ def create_table(client: Any, table_name: str) -> None:
 # --- keys -------------------------------------------------------------------------------------------------------------
 
 _SOURCE_PARTITION: Final = "SOURCE"
+_BINDING_PARTITION: Final = "BINDING"  # the GSI partition of bindings: never "SOURCE" (see the module docstring)
+_PROJECT_SK: Final = "PROJECT"
+_DATASET_PREFIX: Final = "DS#"
 _MAX_SORT_KEY_BYTES: Final = 1024  # DynamoDB's limit for a sort key value
 _BATCH_SIZE: Final = 25  # BatchWriteItem's limit
 _BATCH_ATTEMPTS: Final = 6
@@ -161,6 +196,27 @@ def _index_pk(workspace_id: str, index_id: str) -> str:
 
 def _job_sk(job_id: str) -> str:
     return f"JOB#{job_id}"
+
+
+def _project_pk(project_name: str) -> str:
+    return f"PRJ#{_escape(project_name)}"
+
+
+def _dataset_sk(name: str) -> str:
+    return f"{_DATASET_PREFIX}{name}"
+
+
+def _binding_sk(dataset_name: str, uri: str) -> str:
+    """The binding's identity within its project: the URI itself when it fits in a sort key, else its SHA-256.
+
+    Unlike the GSI sort key, this key cannot be cut: two URIs sharing their first kilobyte would collide. The
+    ``URI#`` / ``SHA256#`` marker follows an escaped component, so the two forms can never be equal.
+    """
+    head = f"BIND#{_escape(dataset_name)}#"
+    key = f"{head}URI#{uri}"
+    if len(key.encode()) <= _MAX_SORT_KEY_BYTES:
+        return key
+    return f"{head}SHA256#{hashlib.sha256(uri.encode()).hexdigest()}"
 
 
 def _uri_sort_key(uri: str) -> str:
@@ -210,6 +266,18 @@ def _history_from(item: Mapping[str, Any]) -> HistoryRecord:
     return HistoryRecord(**_known(HistoryRecord, _body(item)))
 
 
+def _project_from(item: Mapping[str, Any]) -> Project:
+    return Project(**_known(Project, _body(item)))
+
+
+def _dataset_from(item: Mapping[str, Any]) -> Dataset:
+    return Dataset(**_known(Dataset, _body(item)))
+
+
+def _binding_from(item: Mapping[str, Any]) -> Binding:
+    return Binding(**_known(Binding, _body(item)))
+
+
 # --- errors -----------------------------------------------------------------------------------------------------------
 
 
@@ -219,6 +287,10 @@ class _TransactionCancelled(Exception):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__(", ".join(reasons))
         self.reasons = reasons
+
+
+class _ConditionFailed(Exception):
+    """``ConditionalCheckFailedException`` of a single-item write, for the caller to name what already exists."""
 
 
 class DynamoDbCatalog:
@@ -430,6 +502,97 @@ class DynamoDbCatalog:
         records = [_history_from(item) for item in items][offset:wanted]
         return records, self._count("count the history", **key)
 
+    # media: projects, datasets, bindings -------------------------------------------------------------------------
+
+    def create_project(self, project: Project) -> None:
+        item = {
+            "pk": _s(_project_pk(project.name)), "sk": _s(_PROJECT_SK), "type": _s("PROJECT"),
+            "body": _dump(dataclasses.asdict(project)),
+        }
+        self._put_new(item, "create the project", "project", project.name)
+
+    def get_project(self, name: str) -> Project | None:
+        item = self._get(_project_pk(name), _PROJECT_SK, "read the project")
+        return _project_from(item) if item else None
+
+    def create_dataset(self, dataset: Dataset) -> None:
+        """Unique per project; the project's existence is the caller's to check (see the module docstring)."""
+        item = {
+            "pk": _s(_project_pk(dataset.project_name)), "sk": _s(_dataset_sk(dataset.name)), "type": _s("DS"),
+            "body": _dump(dataclasses.asdict(dataset)),
+        }
+        self._put_new(item, "create the dataset", "dataset", dataset.name)
+
+    def get_dataset(self, project_name: str, name: str) -> Dataset | None:
+        item = self._get(_project_pk(project_name), _dataset_sk(name), "read the dataset")
+        return _dataset_from(item) if item else None
+
+    def list_datasets(
+        self, project_name: str, *, prefix: str | None, offset: int, limit: int
+    ) -> tuple[list[Dataset], int]:
+        """DynamoDB orders and filters by the sort key; the page is sliced in Python (see the module docstring)."""
+        datasets = [
+            _dataset_from(item)
+            for item in self._query(
+                "list datasets",
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={
+                    ":pk": _s(_project_pk(project_name)), ":prefix": _s(_dataset_sk(prefix or "")),
+                },
+                ProjectionExpression="body",
+                ConsistentRead=True,
+            )
+        ]
+        start = max(offset, 0)
+        return datasets[start : start + max(limit, 0)], len(datasets)
+
+    def create_binding(self, binding: Binding) -> None:
+        self._put_new(self._binding_item(binding), "create the binding", "binding", binding.uri)
+
+    def get_binding(self, project_name: str, dataset_name: str, uri: str) -> Binding | None:
+        item = self._get(_project_pk(project_name), _binding_sk(dataset_name, uri), "read the binding")
+        return _binding_from(item) if item else None
+
+    def put_binding(self, binding: Binding) -> None:
+        """An upsert (unconditional PutItem): replaces the binding, and inserts it when it does not exist.
+
+        Same as SQLite. The whole item is rewritten, GSI keys included, so the binding stays findable by URI.
+        """
+        self._call("save the binding", self._client.put_item, TableName=self._table, Item=self._binding_item(binding))
+
+    def bindings_for_uri(self, uri: str) -> list[Binding]:
+        """The GSI Query of ``knowledge_bases_for_uri`` on the ``BINDING`` partition (eventually consistent)."""
+        candidates = self._query(
+            "find bindings by URI",
+            IndexName=GSI_NAME,
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk <= :uri",
+            ExpressionAttributeValues={":pk": _s(_BINDING_PARTITION), ":uri": _s(_uri_sort_key(uri))},
+            ProjectionExpression="body",
+        )
+        bindings = (_binding_from(item) for item in candidates)
+        return [binding for binding in bindings if uri.startswith(binding.uri)]
+
+    @staticmethod
+    def _binding_item(binding: Binding) -> dict[str, Any]:
+        return {
+            "pk": _s(_project_pk(binding.project_name)), "sk": _s(_binding_sk(binding.dataset_name, binding.uri)),
+            "type": _s("BIND"), "body": _dump(dataclasses.asdict(binding)),
+            "gsi1pk": _s(_BINDING_PARTITION), "gsi1sk": _s(_uri_sort_key(binding.uri)),
+        }
+
+    def _put_new(self, item: dict[str, Any], operation: str, resource: str, name: str) -> None:
+        """PutItem only if no item has this key; otherwise ``AlreadyExistsError(resource, name)``."""
+        try:
+            self._call(
+                operation,
+                self._client.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except _ConditionFailed as exc:
+            raise AlreadyExistsError(resource, name) from exc
+
     # DynamoDB plumbing -------------------------------------------------------------------------------------------
 
     def _get(self, pk: str, sk: str, operation: str) -> dict[str, Any] | None:
@@ -484,6 +647,8 @@ class DynamoDbCatalog:
             if code == "TransactionCanceledException":
                 reasons = [str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])]
                 raise _TransactionCancelled(reasons) from exc
+            if code == "ConditionalCheckFailedException":
+                raise _ConditionFailed(str(error.get("Message", ""))) from exc
             raise self._client_error(operation, code, str(error.get("Message", ""))) from exc
         except _TIMEOUTS as exc:
             raise ServiceUnavailableError(f"The catalog did not answer in time ({operation}); retry later") from exc

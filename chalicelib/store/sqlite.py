@@ -1,4 +1,10 @@
-"""SQLite catalog for the ``local`` stage (stdlib ``sqlite3``, WAL)."""
+"""SQLite catalog for the ``local`` stage (stdlib ``sqlite3``, WAL).
+
+Every row keeps its record as a JSON ``body`` (``dataclasses.asdict``); the other columns are only the keys and what
+a query filters or sorts on. A field added to a record later with a default therefore round-trips without a
+migration, and the schema is ``CREATE ... IF NOT EXISTS`` throughout, so an existing database gains new tables when it
+is opened by newer code.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.api.errors import AlreadyExistsError
-from chalicelib.store.base import HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
+from chalicelib.store.base import (
+    Binding,
+    Dataset,
+    HistoryRecord,
+    Job,
+    JobDocument,
+    JobStatus,
+    KnowledgeBase,
+    Project,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS knowledge_bases (
@@ -26,6 +41,17 @@ CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, workspace_id TEXT NOT NULL, index_id TEXT NOT NULL, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_index ON history (workspace_id, index_id, seq);
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT NOT NULL PRIMARY KEY, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    project_name TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (project_name, name)
+);
+CREATE TABLE IF NOT EXISTS bindings (
+    project_name TEXT NOT NULL, dataset_name TEXT NOT NULL, uri TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (project_name, dataset_name, uri)
+);
 """
 
 
@@ -130,3 +156,85 @@ class SqliteCatalog:
             "SELECT COUNT(*) FROM history WHERE workspace_id = ? AND index_id = ?", (workspace_id, index_id)
         )[0][0]
         return [HistoryRecord(**json.loads(row[0])) for row in rows], total
+
+
+    # media: projects, datasets, bindings -------------------------------------------------------------------------
+
+    def create_project(self, project: Project) -> None:
+        try:
+            self._execute("INSERT INTO projects VALUES (?, ?)", (project.name, _dump(project)))
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError("project", project.name) from exc
+
+    def get_project(self, name: str) -> Project | None:
+        rows = self._execute("SELECT body FROM projects WHERE name = ?", (name,))
+        return Project(**json.loads(rows[0][0])) if rows else None
+
+    def create_dataset(self, dataset: Dataset) -> None:
+        """Unique per project; the project's existence is the caller's to check (the catalog does not enforce it)."""
+        try:
+            self._execute(
+                "INSERT INTO datasets VALUES (?, ?, ?)", (dataset.project_name, dataset.name, _dump(dataset))
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError("dataset", dataset.name) from exc
+
+    def get_dataset(self, project_name: str, name: str) -> Dataset | None:
+        rows = self._execute(
+            "SELECT body FROM datasets WHERE project_name = ? AND name = ?", (project_name, name)
+        )
+        return Dataset(**json.loads(rows[0][0])) if rows else None
+
+    def list_datasets(
+        self, project_name: str, *, prefix: str | None, offset: int, limit: int
+    ) -> tuple[list[Dataset], int]:
+        """Ordered by name in SQLite's BINARY collation (UTF-8 bytes = code points, as DynamoDB sorts its keys).
+
+        The prefix test is ``instr(name, prefix) = 1`` rather than ``LIKE``: literal (``%`` and ``_`` are just
+        characters) and case-sensitive, like the knowledge-base name filter.
+        """
+        where, parameters = "project_name = ?", [project_name]
+        if prefix:
+            where += " AND instr(name, ?) = 1"
+            parameters.append(prefix)
+        rows = self._execute(
+            f"SELECT body FROM datasets WHERE {where} ORDER BY name LIMIT ? OFFSET ?", (*parameters, limit, offset)
+        )
+        total = self._execute(f"SELECT COUNT(*) FROM datasets WHERE {where}", tuple(parameters))[0][0]
+        return [Dataset(**json.loads(row[0])) for row in rows], total
+
+    def create_binding(self, binding: Binding) -> None:
+        try:
+            self._execute(
+                "INSERT INTO bindings VALUES (?, ?, ?, ?)",
+                (binding.project_name, binding.dataset_name, binding.uri, _dump(binding)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError("binding", binding.uri) from exc
+
+    def get_binding(self, project_name: str, dataset_name: str, uri: str) -> Binding | None:
+        rows = self._execute(
+            "SELECT body FROM bindings WHERE project_name = ? AND dataset_name = ? AND uri = ?",
+            (project_name, dataset_name, uri),
+        )
+        return Binding(**json.loads(rows[0][0])) if rows else None
+
+    def put_binding(self, binding: Binding) -> None:
+        """An upsert: replaces the binding, and inserts it when it does not exist (like ``put_job``).
+
+        Its callers update a binding they have just created, so inserting is the harmless reading of "missing"; the
+        DynamoDB catalog does the same (an unconditional PutItem).
+        """
+        self._execute(
+            "INSERT OR REPLACE INTO bindings VALUES (?, ?, ?, ?)",
+            (binding.project_name, binding.dataset_name, binding.uri, _dump(binding)),
+        )
+
+    def bindings_for_uri(self, uri: str) -> list[Binding]:
+        """Literal, case-sensitive prefix test like ``knowledge_bases_for_uri`` (a scan; bindings are few)."""
+        rows = self._execute("SELECT body FROM bindings WHERE substr(?, 1, length(uri)) = uri", (uri,))
+        return [Binding(**json.loads(row[0])) for row in rows]
+
+
+def _dump(record: Project | Dataset | Binding) -> str:
+    return json.dumps(dataclasses.asdict(record), ensure_ascii=False)

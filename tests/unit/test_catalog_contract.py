@@ -10,7 +10,9 @@ DynamoDB service model).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,17 @@ from chalicelib.api.errors import (
     ServiceUnavailableError,
     ThrottlingError,
 )
-from chalicelib.store.base import Catalog, HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
+from chalicelib.store.base import (
+    Binding,
+    Catalog,
+    Dataset,
+    HistoryRecord,
+    Job,
+    JobDocument,
+    JobStatus,
+    KnowledgeBase,
+    Project,
+)
 from chalicelib.store.dynamodb import TABLE_DEFINITION, DynamoDbCatalog, create_table
 from chalicelib.store.sqlite import SqliteCatalog
 
@@ -115,6 +127,33 @@ def history(request_id: str, *, index_id: str = "kb1", workspace: str = "ws1") -
 
 def index_ids(kbs: list[KnowledgeBase]) -> list[str]:
     return [item.index_id for item in kbs]
+
+
+def project(name: str, *, description: str = "媒体项目") -> Project:
+    return Project(name=name, description=description, created_at="2025-01-01T00:00:00Z",
+                   updated_at="2025-01-01T00:00:00Z")
+
+
+def dataset(name: str, *, project_name: str = "p1") -> Dataset:
+    return Dataset(
+        project_name=project_name, name=name, description="数据集", embedding_model="sift/hashing-256",
+        created_at="2025-01-01T00:00:00Z", updated_at="2025-01-01T00:00:00Z",
+    )
+
+
+def binding(uri: str, *, dataset_name: str = "ds1", project_name: str = "p1", state: str = "Running") -> Binding:
+    return Binding(
+        project_name=project_name, dataset_name=dataset_name, uri=uri, state=state,
+        created_at="2025-01-01T00:00:00Z", updated_at="2025-01-01T00:00:00Z",
+    )
+
+
+def dataset_names(datasets: list[Dataset]) -> list[str]:
+    return [item.name for item in datasets]
+
+
+def bound(bindings: list[Binding]) -> list[tuple[str, str, str]]:
+    return sorted((item.project_name, item.dataset_name, item.uri) for item in bindings)
 
 
 # --- knowledge bases --------------------------------------------------------------------------------------------------
@@ -516,6 +555,301 @@ def test_an_empty_source_uri_holds_every_uri(catalog: Catalog) -> None:
     assert index_ids(catalog.knowledge_bases_for_uri("s3://any-bucket/any/key.txt")) == ["everything"]
 
 
+# --- media: projects ---------------------------------------------------------------------------------------------------
+
+
+def test_project_create_then_get_round_trips(catalog: Catalog) -> None:
+    catalog.create_project(project("p1"))
+
+    assert catalog.get_project("p1") == project("p1")
+    assert catalog.get_project("missing") is None
+
+
+def test_duplicate_project_is_rejected_and_the_first_is_kept(catalog: Catalog) -> None:
+    catalog.create_project(project("p1", description="first"))
+
+    with pytest.raises(AlreadyExistsError) as caught:
+        catalog.create_project(project("p1", description="second"))
+
+    assert caught.value.kind is ErrorKind.ALREADY_EXISTS
+    assert (caught.value.resource, caught.value.name) == ("project", "p1")
+    assert catalog.get_project("p1") == project("p1", description="first")
+
+
+def test_media_records_survive_a_new_catalog_on_the_same_storage(open_catalog: Callable[[], Catalog]) -> None:
+    first = open_catalog()
+    first.create_project(project("p1"))
+    first.create_dataset(dataset("ds1"))
+    first.create_binding(binding("s3://b/media/"))
+
+    second = open_catalog()
+    assert second.get_project("p1") == project("p1")
+    assert second.get_dataset("p1", "ds1") == dataset("ds1")
+    assert second.get_binding("p1", "ds1", "s3://b/media/") == binding("s3://b/media/")
+
+
+# --- media: datasets ---------------------------------------------------------------------------------------------------
+
+
+def test_datasets_are_scoped_to_their_project(catalog: Catalog) -> None:
+    catalog.create_dataset(dataset("ds1", project_name="p1"))
+    catalog.create_dataset(dataset("ds1", project_name="p2"))  # the same name in another project is fine
+
+    assert catalog.get_dataset("p1", "ds1") == dataset("ds1", project_name="p1")
+    assert catalog.get_dataset("p2", "ds1") == dataset("ds1", project_name="p2")
+    assert catalog.get_dataset("p3", "ds1") is None
+    assert catalog.get_dataset("p1", "missing") is None
+
+
+def test_duplicate_dataset_in_a_project_is_rejected_and_the_first_is_kept(catalog: Catalog) -> None:
+    catalog.create_dataset(dataset("ds1"))
+
+    with pytest.raises(AlreadyExistsError) as caught:
+        catalog.create_dataset(dataclasses.replace(dataset("ds1"), description="second"))
+
+    assert (caught.value.resource, caught.value.name) == ("dataset", "ds1")
+    assert catalog.get_dataset("p1", "ds1") == dataset("ds1")
+
+
+def test_dataset_image_index_fields_round_trip(catalog: Catalog) -> None:
+    multimodal = dataclasses.replace(
+        dataset("images"), image_embedding_model="amazon.titan-embed-image-v1", image_dimension=1024
+    )
+    catalog.create_dataset(multimodal)
+    catalog.create_dataset(dataset("text"))
+
+    stored = catalog.get_dataset("p1", "images")
+    assert stored == multimodal and stored is not None and stored.has_image_index
+    assert stored.collection == "ds:p1:images"
+    plain = catalog.get_dataset("p1", "text")
+    assert plain == dataset("text") and plain is not None and not plain.has_image_index
+    assert catalog.list_datasets("p1", prefix=None, offset=0, limit=10)[0] == [multimodal, dataset("text")]
+
+
+def test_list_datasets_is_scoped_ordered_by_name_and_paged(catalog: Catalog) -> None:
+    names = ["b", "a", "Z", "数据", "a-1", "a_1", "a1", "ab", "é"]
+    for name in names:
+        catalog.create_dataset(dataset(name))
+    catalog.create_dataset(dataset("a0", project_name="p2"))
+    catalog.create_project(project("p1"))
+    catalog.create_binding(binding("s3://b/", dataset_name="a"))  # neither is a dataset of p1
+
+    everything, total = catalog.list_datasets("p1", prefix=None, offset=0, limit=100)
+    page, page_total = catalog.list_datasets("p1", prefix=None, offset=2, limit=3)
+    beyond, beyond_total = catalog.list_datasets("p1", prefix=None, offset=20, limit=3)
+    none, none_total = catalog.list_datasets("p1", prefix=None, offset=0, limit=0)
+
+    # code point order (= UTF-8 byte order): upper case before lower case, "-" < "1" < "_" < "b", CJK last
+    assert dataset_names(everything) == sorted(names) == ["Z", "a", "a-1", "a1", "a_1", "ab", "b", "é", "数据"]
+    assert dataset_names(page) == ["a-1", "a1", "a_1"]
+    assert beyond == [] and none == []
+    assert total == page_total == beyond_total == none_total == len(names)
+    assert catalog.list_datasets("p3", prefix=None, offset=0, limit=10) == ([], 0)
+
+
+def test_list_datasets_prefix_is_a_case_sensitive_prefix_not_a_substring(catalog: Catalog) -> None:
+    for name in ["photos", "photos-2024", "old-photos", "Photos", "videos", "照片-1", "照片"]:
+        catalog.create_dataset(dataset(name))
+
+    def listed(prefix: str | None) -> tuple[list[str], int]:
+        datasets, total = catalog.list_datasets("p1", prefix=prefix, offset=0, limit=100)
+        return dataset_names(datasets), total
+
+    assert listed("photo") == (["photos", "photos-2024"], 2)  # "old-photos" holds it, but does not start with it
+    assert listed("Photo") == (["Photos"], 1)
+    assert listed("照片") == (["照片", "照片-1"], 2)
+    assert listed("photos-2024-x") == ([], 0)
+    assert listed("")[1] == listed(None)[1] == 7
+    assert catalog.list_datasets("p1", prefix="photo", offset=1, limit=5) == ([dataset("photos-2024")], 2)
+
+
+def test_list_datasets_prefix_is_literal_not_a_pattern(catalog: Catalog) -> None:
+    for name in ["100%_real", "100%x", "100 real", "1000", "x100%", "_a", "%b"]:
+        catalog.create_dataset(dataset(name))
+
+    def listed(prefix: str) -> list[str]:
+        return dataset_names(catalog.list_datasets("p1", prefix=prefix, offset=0, limit=100)[0])
+
+    assert listed("100%") == ["100%_real", "100%x"]
+    assert listed("100%_") == ["100%_real"]
+    assert listed("_") == ["_a"]
+    assert listed("%") == ["%b"]
+    assert listed("10_") == []
+
+
+def test_list_datasets_paging_with_a_prefix_walks_every_match_once(catalog: Catalog) -> None:
+    for number in range(14):
+        catalog.create_dataset(dataset(f"ds-{number:02d}" if number % 4 else f"other-{number:02d}"))
+
+    pages = [catalog.list_datasets("p1", prefix="ds-", offset=offset, limit=4) for offset in (0, 4, 8, 12)]
+
+    assert [total for _, total in pages] == [10] * 4
+    walked = [item.name for items, _ in pages for item in items]
+    assert walked == [f"ds-{number:02d}" for number in range(14) if number % 4]
+
+
+# --- media: bindings ---------------------------------------------------------------------------------------------------
+
+
+def test_binding_create_get_and_put_round_trip(catalog: Catalog) -> None:
+    created = binding("s3://bucket/图片/")
+    catalog.create_binding(created)
+
+    assert catalog.get_binding("p1", "ds1", "s3://bucket/图片/") == created
+    assert catalog.get_binding("p1", "ds1", "s3://bucket/") is None
+    assert catalog.get_binding("p1", "ds2", "s3://bucket/图片/") is None
+    assert catalog.get_binding("p2", "ds1", "s3://bucket/图片/") is None
+
+    failed = dataclasses.replace(
+        created, state="Failed", reason="AccessDenied: s3:ListBucket", updated_at="2025-01-02T00:00:00Z"
+    )
+    catalog.put_binding(failed)
+
+    assert catalog.get_binding("p1", "ds1", "s3://bucket/图片/") == failed
+    assert catalog.bindings_for_uri("s3://bucket/图片/a.jpg") == [failed]  # still found by URI, in its new state
+
+
+def test_put_binding_inserts_a_missing_binding(catalog: Catalog) -> None:
+    """Pinned: ``put_binding`` is an upsert in both catalogs (see their docstrings)."""
+    catalog.put_binding(binding("s3://b/new/", state="Failed"))
+
+    assert catalog.get_binding("p1", "ds1", "s3://b/new/") == binding("s3://b/new/", state="Failed")
+    assert catalog.bindings_for_uri("s3://b/new/x") == [binding("s3://b/new/", state="Failed")]
+
+
+def test_duplicate_binding_is_rejected_and_the_first_is_kept(catalog: Catalog) -> None:
+    catalog.create_binding(binding("s3://b/media/"))
+
+    with pytest.raises(AlreadyExistsError) as caught:
+        catalog.create_binding(binding("s3://b/media/", state="Failed"))
+
+    assert (caught.value.resource, caught.value.name) == ("binding", "s3://b/media/")
+    assert catalog.get_binding("p1", "ds1", "s3://b/media/") == binding("s3://b/media/")
+    catalog.create_binding(binding("s3://b/media/", dataset_name="ds2"))  # another dataset may bind the same URI
+    catalog.create_binding(binding("s3://b/media/", project_name="p2"))
+    assert len(catalog.bindings_for_uri("s3://b/media/a.jpg")) == 3
+
+
+def test_bindings_for_uri_match_by_prefix_across_projects(catalog: Catalog) -> None:
+    catalog.create_binding(binding("s3://bucket/media/", project_name="p1", dataset_name="media"))
+    catalog.create_binding(binding("s3://bucket/", project_name="p2", dataset_name="all"))
+    catalog.create_binding(binding("s3://bucket/media/photos/", project_name="p1", dataset_name="photos"))
+    catalog.create_binding(binding("s3://other/media/", project_name="p1", dataset_name="other"))
+
+    assert bound(catalog.bindings_for_uri("s3://bucket/media/photos/a.jpg")) == [
+        ("p1", "media", "s3://bucket/media/"),
+        ("p1", "photos", "s3://bucket/media/photos/"),
+        ("p2", "all", "s3://bucket/"),
+    ]
+    assert bound(catalog.bindings_for_uri("s3://bucket/media/b.mp4")) == [
+        ("p1", "media", "s3://bucket/media/"), ("p2", "all", "s3://bucket/"),
+    ]
+    assert bound(catalog.bindings_for_uri("s3://bucket/docs/c.pdf")) == [("p2", "all", "s3://bucket/")]
+    assert bound(catalog.bindings_for_uri("s3://other/media/d.png")) == [("p1", "other", "s3://other/media/")]
+    assert catalog.bindings_for_uri("s3://unknown/media/a.jpg") == []
+    assert catalog.bindings_for_uri("s3://bucket") == []  # shorter than every binding
+
+
+def test_binding_uri_prefix_is_raw_literal_and_case_sensitive(catalog: Catalog) -> None:
+    catalog.create_binding(binding("s3://b/media", dataset_name="raw"))
+    catalog.create_binding(binding("s3://b/m_dia/", dataset_name="underscore"))
+    catalog.create_binding(binding("s3://b/%/", dataset_name="percent"))
+    catalog.create_binding(binding("s3://b/Photos/", dataset_name="upper"))
+
+    def datasets_for(uri: str) -> list[str]:
+        return sorted(item.dataset_name for item in catalog.bindings_for_uri(uri))
+
+    assert datasets_for("s3://b/media/a.jpg") == ["raw"]
+    assert datasets_for("s3://b/media2/a.jpg") == ["raw"]  # like S3's Prefix, no folder boundary
+    assert datasets_for("s3://b/mxdia/a.jpg") == []
+    assert datasets_for("s3://b/m_dia/a.jpg") == ["underscore"]
+    assert datasets_for("s3://b/anything/a.jpg") == []
+    assert datasets_for("s3://b/%/a.jpg") == ["percent"]
+    assert datasets_for("s3://b/photos/a.jpg") == []
+
+
+def test_knowledge_bases_and_bindings_never_see_each_other(catalog: Catalog) -> None:
+    catalog.create_knowledge_base(kb("docs", source_uri="s3://shared/"))
+    catalog.create_binding(binding("s3://shared/"))
+    catalog.create_knowledge_base(kb("kb-only", source_uri="s3://kb-only/"))
+    catalog.create_binding(binding("s3://binding-only/"))
+
+    assert index_ids(catalog.knowledge_bases_for_uri("s3://shared/a.jpg")) == ["docs"]
+    assert catalog.bindings_for_uri("s3://shared/a.jpg") == [binding("s3://shared/")]
+    assert catalog.bindings_for_uri("s3://kb-only/a.txt") == []
+    assert catalog.knowledge_bases_for_uri("s3://binding-only/a.jpg") == []
+    catalog.delete_knowledge_base("ws1", "docs")
+    assert catalog.bindings_for_uri("s3://shared/a.jpg") == [binding("s3://shared/")]
+
+
+def test_a_binding_uri_longer_than_a_dynamodb_sort_key_keeps_its_identity(catalog: Catalog) -> None:
+    deep = "s3://bucket/" + "长目录/" * 400  # ~4000 UTF-8 bytes; the two URIs share their first 4000 bytes
+    catalog.create_binding(binding(deep, dataset_name="deep"))
+    catalog.create_binding(binding(deep + "more/", dataset_name="deep"))
+
+    assert catalog.get_binding("p1", "deep", deep) == binding(deep, dataset_name="deep")
+    assert catalog.get_binding("p1", "deep", deep + "more/") == binding(deep + "more/", dataset_name="deep")
+    assert catalog.get_binding("p1", "deep", deep + "other/") is None
+    with pytest.raises(AlreadyExistsError):
+        catalog.create_binding(binding(deep, dataset_name="deep", state="Failed"))
+    assert [item.uri for item in catalog.bindings_for_uri(deep + "a.jpg")] == [deep]
+    assert sorted(item.uri for item in catalog.bindings_for_uri(deep + "more/a.jpg")) == [deep, deep + "more/"]
+    assert catalog.bindings_for_uri(deep[:-1] + "x/a.jpg") == []
+
+
+def test_media_names_containing_the_key_separator_do_not_collide(catalog: Catalog) -> None:
+    catalog.create_project(project("a#b"))
+    catalog.create_project(project("a"))
+    catalog.create_dataset(dataset("c", project_name="a#b"))
+    catalog.create_dataset(dataset("b#c", project_name="a"))
+    catalog.create_binding(binding("z", project_name="p", dataset_name="x#y"))
+    catalog.create_binding(binding("y#z", project_name="p", dataset_name="x"))
+    catalog.create_binding(binding("z", project_name="p", dataset_name="x%23y"))
+    catalog.create_binding(binding("z", project_name="p", dataset_name="x#URI#y"))
+    catalog.create_binding(binding("y#URI#z", project_name="p", dataset_name="x"))  # unescaped: x#URI#y + z
+
+    assert catalog.get_project("a#b") == project("a#b") and catalog.get_project("a") == project("a")
+    assert catalog.get_dataset("a", "b#c") == dataset("b#c", project_name="a")
+    assert catalog.get_dataset("a#b", "b#c") is None
+    assert dataset_names(catalog.list_datasets("a", prefix=None, offset=0, limit=10)[0]) == ["b#c"]
+    assert dataset_names(catalog.list_datasets("a#b", prefix=None, offset=0, limit=10)[0]) == ["c"]
+    assert catalog.get_binding("p", "x", "z") is None
+    assert catalog.get_binding("p", "x", "y#z") == binding("y#z", project_name="p", dataset_name="x")
+    assert catalog.get_binding("p", "x%23y", "z") == binding("z", project_name="p", dataset_name="x%23y")
+    assert catalog.get_binding("p", "x#URI#y", "z") == binding("z", project_name="p", dataset_name="x#URI#y")
+    assert catalog.get_binding("p", "x", "y#URI#z") == binding("y#URI#z", project_name="p", dataset_name="x")
+    assert len(catalog.bindings_for_uri("z")) == 3 and len(catalog.bindings_for_uri("y#z")) == 1
+
+
+# --- SQLite: schema ---------------------------------------------------------------------------------------------------
+
+
+def test_an_existing_sqlite_database_gains_the_media_tables(tmp_path: Path) -> None:
+    """A database written before the media tables existed opens, keeps its rows and takes media records."""
+    path = tmp_path / "sift.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE knowledge_bases (workspace_id TEXT NOT NULL, index_id TEXT NOT NULL, name TEXT NOT NULL, "
+        "body TEXT NOT NULL, source_uri TEXT, created_at TEXT NOT NULL, PRIMARY KEY (workspace_id, index_id), "
+        "UNIQUE (workspace_id, name));"
+    )
+    old.execute(
+        "INSERT INTO knowledge_bases VALUES (?, ?, ?, ?, ?, ?)",
+        ("ws1", "kb1", "name-kb1", json.dumps(dataclasses.asdict(kb("kb1"))), None, "2025-01-01T00:00:00Z"),
+    )
+    old.commit()
+    old.close()
+
+    catalog = SqliteCatalog(path)
+    catalog.create_project(project("p1"))
+    catalog.create_dataset(dataset("ds1"))
+    catalog.create_binding(binding("s3://b/"))
+
+    assert catalog.get_knowledge_base("ws1", "kb1") == kb("kb1")
+    assert catalog.list_datasets("p1", prefix=None, offset=0, limit=10) == ([dataset("ds1")], 1)
+    assert SqliteCatalog(path).bindings_for_uri("s3://b/a.jpg") == [binding("s3://b/")]
+
+
 # --- DynamoDB: items and paging -----------------------------------------------------------------------------------------
 
 
@@ -603,6 +937,49 @@ def test_answers_are_the_same_when_every_query_is_split_into_pages_of_two(dynamo
     assert sorted(item["sk"]["S"] for item in all_items(dynamodb) if item["pk"]["S"].startswith("IDX#")) == []
 
 
+def test_media_items_share_the_project_partition_and_bindings_have_their_own_gsi_partition(dynamodb: Any) -> None:
+    catalog = DynamoDbCatalog(dynamodb, TABLE)
+    catalog.create_project(project("p1"))
+    catalog.create_dataset(dataset("ds1"))
+    catalog.create_binding(binding("s3://b/media/"))
+    catalog.create_binding(binding("s3://b/" + "x" * 1100))
+    catalog.create_knowledge_base(kb("kb1", source_uri="s3://b/media/"))
+
+    keys = sorted((item["pk"]["S"], item["sk"]["S"][:40]) for item in all_items(dynamodb))
+    digest = hashlib.sha256(("s3://b/" + "x" * 1100).encode()).hexdigest()
+    assert keys == [
+        ("PRJ#p1", "BIND#ds1#SHA256#" + digest[:24]),
+        ("PRJ#p1", "BIND#ds1#URI#s3://b/media/"),
+        ("PRJ#p1", "DS#ds1"),
+        ("PRJ#p1", "PROJECT"),
+        ("WS#ws1", "KB#kb1"),
+        ("WS#ws1", "NAME#name-kb1"),
+    ]
+    indexed = dynamodb.scan(TableName=TABLE, IndexName="gsi1")["Items"]
+    assert sorted((item["gsi1pk"]["S"], item["sk"]["S"][:30]) for item in indexed) == [
+        ("BINDING", "BIND#ds1#SHA256#" + digest[:14]),
+        ("BINDING", "BIND#ds1#URI#s3://b/media/"),
+        ("SOURCE", "KB#kb1"),
+    ]
+
+
+def test_media_answers_are_the_same_when_every_query_is_split_into_pages_of_two(dynamodb: Any) -> None:
+    whole = DynamoDbCatalog(dynamodb, TABLE)
+    paged = DynamoDbCatalog(dynamodb, TABLE, query_limit=2)
+    for number in range(7):
+        whole.create_dataset(dataset(f"ds-{number}" if number % 3 else f"x-{number}"))
+        whole.create_binding(binding(f"s3://b/{number}/", dataset_name=f"ds-{number}"))
+        whole.create_binding(binding("s3://b/", project_name=f"p{number}"))
+
+    for prefix in (None, "ds-"):
+        for offset, limit in [(0, 100), (0, 3), (2, 3), (4, 4), (20, 1)]:
+            assert paged.list_datasets("p1", prefix=prefix, offset=offset, limit=limit) == whole.list_datasets(
+                "p1", prefix=prefix, offset=offset, limit=limit
+            )
+    assert len(paged.bindings_for_uri("s3://b/3/a.jpg")) == 8
+    assert bound(paged.bindings_for_uri("s3://b/3/a.jpg")) == bound(whole.bindings_for_uri("s3://b/3/a.jpg"))
+
+
 def test_query_limit_must_be_positive(dynamodb: Any) -> None:
     with pytest.raises(ValueError):
         DynamoDbCatalog(dynamodb, TABLE, query_limit=0)
@@ -675,6 +1052,26 @@ def test_cancellation_reasons_say_which_rule_was_broken(stubbed: tuple[DynamoDbC
     assert (taken.value.resource, taken.value.name) == ("index", "docs")
     assert isinstance(taken.value.__cause__.__cause__, ClientError)  # type: ignore[union-attr]
     assert "ValidationError" in invalid.value.message
+
+
+def test_a_failed_create_condition_is_already_exists_and_other_failures_are_not(
+    stubbed: tuple[DynamoDbCatalog, Stubber, list[float]],
+) -> None:
+    catalog, stub, _ = stubbed
+    stub.add_client_error("put_item", "ConditionalCheckFailedException", "The conditional request failed", 400)
+    stub.add_client_error("put_item", "ProvisionedThroughputExceededException", "Rate exceeded", 400)
+    stub.add_client_error("put_item", "ValidationException", "Item size has exceeded the maximum", 400)
+
+    with pytest.raises(AlreadyExistsError) as taken:
+        catalog.create_dataset(dataset("ds1"))
+    with pytest.raises(ThrottlingError):
+        catalog.create_project(project("p1"))
+    with pytest.raises(InternalError) as invalid:
+        catalog.create_binding(binding("s3://b/"))
+
+    assert (taken.value.resource, taken.value.name) == ("dataset", "ds1")
+    assert isinstance(taken.value.__cause__.__cause__, ClientError)  # type: ignore[union-attr]
+    assert "ValidationException" in invalid.value.message
 
 
 def test_other_client_errors_become_internal_errors(stubbed: tuple[DynamoDbCatalog, Stubber, list[float]]) -> None:
@@ -754,6 +1151,10 @@ def test_a_missing_table_is_an_internal_error_naming_the_table_and_the_setting(d
         lambda: catalog.list_knowledge_bases("ws1", name=None, offset=0, limit=10),
         lambda: catalog.knowledge_bases_for_uri("s3://b/a.txt"),
         lambda: catalog.add_history(history("r1")),
+        lambda: catalog.create_project(project("p1")),
+        lambda: catalog.list_datasets("p1", prefix=None, offset=0, limit=10),
+        lambda: catalog.put_binding(binding("s3://b/")),
+        lambda: catalog.bindings_for_uri("s3://b/a.txt"),
     ):
         with pytest.raises(InternalError) as caught:
             call()
