@@ -68,9 +68,9 @@ for _operation in OPERATIONS:
     {"source": ["aws.s3"], "detail-type": ["Object Created", "Object Deleted"]}, name="OnObjectEvent"
 )
 def on_object_event(event: Any) -> dict[str, Any]:
-    """S3 → EventBridge → index or remove the object in every knowledge base whose SourceURI holds it."""
+    """S3 → EventBridge → index or remove the object in every knowledge base (SourceURI) and dataset (binding) that
+    holds it."""
     object_event: ObjectEvent = parse_eventbridge_s3(event.to_dict())
     if object_event.created:
-        outcomes = service().on_object_created(object_event.uri)
-        return {"uri": object_event.uri, "indexed": [outcome.status for outcome in outcomes]}
-    return {"uri": object_event.uri, "removed": service().on_object_removed(object_event.uri)}
+        return service().on_object_created(object_event.uri)
+    return service().on_object_removed(object_event.uri)

@@ -1,11 +1,17 @@
 """Retrieval quality on a BEIR-layout dataset, through Sift's own indexing and retrieval paths.
 
     python -m bench.quality --dataset ../shared/datasets/scifact [--json]
+    python -m bench.quality --dataset ../shared/datasets/kdconv-travel-convret --conversational [--json]
 
 Indexes the corpus into a knowledge base (embedded backend, all-MiniLM-L6-v2, the default chunking unless
 --chunk-size/--overlap say otherwise) and reports
 nDCG@10 and Recall@100 for ``bm25``, ``dense``, ``hybrid`` and ``hybrid_rerank``. A document ranks by its best chunk.
 The index and the embeddings are kept under ``.bench-cache/`` so a rerun takes seconds.
+
+``--conversational`` (datasets whose queries carry ``metadata.history``, oldest first, the query text being the
+current turn) compares ``last_turn`` — hybrid retrieval for the current turn alone — with ``conversation``, the
+conversation-aware method ContextualRetrieval uses (``chalicelib.core.conversation``), both without reranking, and
+``conversation_rerank`` with the local reranker.
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.beir import Dataset, load
+from bench.beir import Dataset, Query, load
 from bench.metrics import mean, ndcg_at_k, recall_at_k
 from chalicelib.composition import build_service
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from chalicelib.core.conversation import Conversation
 from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
-from chalicelib.core.retrieval import RerankOptions, RetrievalQuery
+from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
+from chalicelib.models.base import ChatMessage
 from chalicelib.settings import Settings
 
 CACHE = Path(".bench-cache")
@@ -39,6 +47,25 @@ METHODS: dict[str, Callable[[str], RetrievalQuery]] = {
         text, dense_top_k=100, sparse_top_k=100, top_n=DEPTH, rerank=RerankOptions(model_name=None)
     ),
 }
+
+
+CONVERSATIONAL_METHODS = ("last_turn", "conversation", "conversation_rerank")
+
+
+def conversation_of(query: Query) -> Conversation:
+    """The query's conversation: history turns alternate roles backwards from the current (user) turn."""
+    history = [str(turn) for turn in query.metadata.get("history", [])]
+    roles = ["user" if (len(history) - position) % 2 == 0 else "assistant" for position in range(len(history))]
+    return Conversation(tuple(ChatMessage(role, turn) for role, turn in zip(roles, history)), query.text)
+
+
+def conversational_ranking(service: KnowledgeBaseService, index_id: str, method: str, query: Query) -> list[str]:
+    if method == "last_turn":
+        return document_ranking(service, index_id, METHODS["hybrid"](query.text))
+    rerank = RerankOptions(model_name=None) if method == "conversation_rerank" else None
+    options = RetrievalQuery(query.text, dense_top_k=100, sparse_top_k=100, top_n=DEPTH, rerank=rerank)
+    result = service.retrieve_conversation(WORKSPACE, index_id, conversation_of(query), options)
+    return _documents(result.chunks)
 
 
 def open_index(dataset: Dataset, chunk_size: int, overlap: int) -> tuple[KnowledgeBaseService, str, float]:
@@ -62,21 +89,30 @@ def open_index(dataset: Dataset, chunk_size: int, overlap: int) -> tuple[Knowled
 
 
 def document_ranking(service: KnowledgeBaseService, index_id: str, query: RetrievalQuery) -> list[str]:
-    result = service.retrieve(WORKSPACE, index_id, query, request_id="bench")
+    return _documents(service.retrieve(WORKSPACE, index_id, query, request_id="bench").chunks)
+
+
+def _documents(chunks: Sequence[RetrievedChunk]) -> list[str]:
+    """Documents in the order of their best chunk."""
     ranking: list[str] = []
-    for item in result.chunks:
+    for item in chunks:
         if item.chunk.doc_id not in ranking:
             ranking.append(item.chunk.doc_id)
     return ranking
 
 
-def evaluate(dataset: Dataset, service: KnowledgeBaseService, index_id: str, methods: list[str]) -> dict[str, dict[str, float]]:
+def evaluate(
+    dataset: Dataset, service: KnowledgeBaseService, index_id: str, methods: list[str], *, conversational: bool = False
+) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for method in methods:
         ndcgs, recalls = [], []
         started = time.perf_counter()
         for query in dataset.queries:
-            ranking = document_ranking(service, index_id, METHODS[method](query.text))
+            if conversational:
+                ranking = conversational_ranking(service, index_id, method, query)
+            else:
+                ranking = document_ranking(service, index_id, METHODS[method](query.text))
             relevant = dataset.qrels[query.query_id]
             ndcgs.append(ndcg_at_k(ranking, relevant, 10))
             recalls.append(recall_at_k(ranking, relevant, 100))
@@ -92,28 +128,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--split", default=None, help="qrels split (default: the only/first one)")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
+    parser.add_argument("--methods", default=None, help="comma-separated subset of " + ",".join(METHODS)
+                        + " (with --conversational: " + ",".join(CONVERSATIONAL_METHODS) + ")")
+    parser.add_argument("--conversational", action="store_true", help="multi-turn queries: last turn vs conversation")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
 
     dataset = load(args.dataset, args.split)
-    methods = [method for method in args.methods.split(",") if method]
-    unknown = set(methods) - set(METHODS)
+    known = CONVERSATIONAL_METHODS if args.conversational else tuple(METHODS)
+    methods = [method for method in (args.methods or ",".join(known)).split(",") if method]
+    unknown = set(methods) - set(known)
     if unknown:
         parser.error(f"unknown methods: {sorted(unknown)}")
     print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries", file=sys.stderr)
     service, index_id, seconds = open_index(dataset, args.chunk_size, args.overlap)
     if seconds:
         print(f"indexed in {seconds:.1f} s ({len(dataset.corpus) / seconds:.1f} docs/s)", file=sys.stderr)
-    results = evaluate(dataset, service, index_id, methods)
+    results = evaluate(dataset, service, index_id, methods, conversational=args.conversational)
 
     print(f"{'method':<15} {'nDCG@10':>8} {'R@100':>8} {'ms/query':>9}")
     for method, scores in results.items():
         print(f"{method:<15} {scores['ndcg@10']:>8.4f} {scores['recall@100']:>8.4f} {scores['ms_per_query']:>9.2f}")
     if args.json:
-        print(json.dumps({"dataset": dataset.name, "results": results}))
+        print(json.dumps({"dataset": dataset.name, "split": args.split, "results": results}))
     return 0
 
 

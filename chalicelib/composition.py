@@ -20,6 +20,7 @@ from chalicelib.settings import (
 if TYPE_CHECKING:
     from chalicelib.core.images import ImageQueryEmbedder
     from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.core.services import Services
     from chalicelib.models.base import Embedder, ImageEmbedder, QueryRewriter, Reranker
     from chalicelib.models.registry import RerankerRegistry
     from chalicelib.search.base import SearchBackend
@@ -78,7 +79,15 @@ class AwsClients:
 
 
 def build_service(settings: Settings, clients: AwsClients | None = None) -> KnowledgeBaseService:
-    """Wire the whole service for a stage."""
+    """The knowledge-base service of a stage (benchmarks and scripts that need only that)."""
+    return build_services(settings, clients).knowledge_bases
+
+
+def build_services(settings: Settings, clients: AwsClients | None = None) -> Services:
+    """Wire everything a stage serves."""
+    from chalicelib.core.media import MediaService
+    from chalicelib.core.services import Services
+
     from chalicelib.core.indexing import Indexer
     from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.core.retrieval import Retriever
@@ -103,11 +112,18 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Know
     if settings.stage == "local":
         sources.insert(0, LocalFileSource())
     indexer = Indexer(backend, embedder, sources, image_embedder=image_embedder)
-    return KnowledgeBaseService(
-        build_catalog(settings, clients), backend, indexer, retriever, embedder.name, embedder.dimension,
+    catalog = build_catalog(settings, clients)
+    knowledge_bases = KnowledgeBaseService(
+        catalog, backend, indexer, retriever, embedder.name, embedder.dimension,
         image_embedding_model=image_embedder.name if image_embedder else "",
         image_dimension=image_embedder.dimension if image_embedder else 0,
     )
+    # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
+    llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
+    media = MediaService(
+        catalog, backend, indexer, retriever, embedder.name, embedder.dimension, rewriter=llm_rewriter
+    )
+    return Services(knowledge_bases, media)
 
 
 # --- storage ----------------------------------------------------------------------------------------------------------

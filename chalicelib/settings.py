@@ -24,7 +24,7 @@ from chalicelib.core.fusion import FusionConfig, FusionMethod
 from chalicelib.search.opensearch.client import OpenSearchConnection
 
 if TYPE_CHECKING:
-    from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.core.services import Services
 
 # The documented Retrieve ModelName values of the reranker; each maps to a configured model.
 RERANK_MODEL_NAMES = ("qwen3-rerank-hybrid", "qwen3-rerank", "gte-rerank-hybrid", "gte-rerank")
@@ -193,8 +193,8 @@ def _cache_path(value: str, data_dir: Path) -> Path | None:
 
 
 @functools.lru_cache(maxsize=1)
-def service() -> KnowledgeBaseService:
-    """The process-wide service, built on first use (a Lambda container builds it once per cold start)."""
-    from chalicelib.composition import build_service
+def service() -> Services:
+    """The process-wide services, built on first use (a Lambda container builds them once per cold start)."""
+    from chalicelib.composition import build_services
 
-    return build_service(Settings.from_environment())
+    return build_services(Settings.from_environment())

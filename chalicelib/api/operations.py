@@ -18,7 +18,9 @@ from chalicelib.api.common import RequestModel, decode_json_body, parse_request
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
 from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError
 from chalicelib.core.clock import new_request_id
+from chalicelib.api.calls import Call
 from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.services import Services
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
 from chalicelib.models.base import ChatMessage, RerankMode
 from chalicelib.search.base import DocumentRecord
@@ -26,21 +28,13 @@ from chalicelib.store.base import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[KnowledgeBaseService, "Call"], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One parsed invocation: the path parameters and the validated request."""
-
-    workspace_id: str
-    request: Any
-    request_id: str
-    raw: Mapping[str, Any]
+Handler = Callable[[Any, Call], Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
+    """``handler`` receives the service ``component`` names (an attribute of ``Services``) and the parsed call."""
+
     name: str
     method: str
     path: str
@@ -48,6 +42,7 @@ class Operation:
     request_model: type[RequestModel]
     handler: Handler
     lambda_memory_mb: int = 1024
+    component: str = "knowledge_bases"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +52,7 @@ class Response:
 
 
 def invoke(
-    service: Callable[[], KnowledgeBaseService],
+    service: Callable[[], Services],
     operation: Operation,
     *,
     path_params: Mapping[str, object],
@@ -72,9 +67,10 @@ def invoke(
         lenient = operation.method == "GET"  # query strings carry numbers as text
         if operation.method == "GET":  # a POST takes its parameters from the JSON body only
             payload.update(query_params or {})
-        workspace_id = _workspace(path_params.get("WorkspaceId", ""))
+        workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
         request = parse_request(operation.request_model, payload, strict=not lenient)
-        data = operation.handler(service(), Call(workspace_id, request, request_id, payload))
+        component = getattr(service(), operation.component)
+        data = operation.handler(component, Call(workspace_id, request, request_id, payload))
         return Response(200, success(operation.family, data, request_id))
     except ServiceError as error:
         return Response(error.kind.status, failure(operation.family, error, request_id))

@@ -45,7 +45,7 @@ class TextDocument:
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
+class PreparedDocument:
     """A document ready to embed and write: its record, its chunks and, for an image chunk, its image vector."""
 
     record: DocumentRecord
@@ -83,7 +83,7 @@ class Indexer:
         """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones)."""
         unchanged: list[JobDocument] = []
 
-        def changed() -> Iterator[_Prepared]:
+        def changed() -> Iterator[PreparedDocument]:
             for uri in uris:
                 prepared = self._prepare_object(kb, uri)
                 if isinstance(prepared, DocumentRecord):  # this version is indexed already
@@ -91,8 +91,16 @@ class Indexer:
                 else:
                     yield prepared
 
-        written = self._write_in_batches(kb, changed())
+        written = self._write_in_batches(kb.collection, changed())
         return unchanged + written
+
+    def read(self, uri: str) -> SourceObject:
+        """The object at ``uri`` (``SourceError`` when no source can read it)."""
+        return self._source_for(uri).read(uri)
+
+    def write_documents(self, collection: str, prepared: Iterable[PreparedDocument]) -> list[JobDocument]:
+        """Embed and write documents prepared by another service (media files), in the same batches."""
+        return self._write_in_batches(collection, prepared)
 
     def remove_uri(self, kb: KnowledgeBase, uri: str) -> bool:
         return self._backend.delete_document(kb.collection, document_id(uri))
@@ -100,7 +108,7 @@ class Indexer:
     # text documents ----------------------------------------------------------------------------------------------
 
     def index_texts(self, kb: KnowledgeBase, documents: Iterable[TextDocument]) -> list[JobDocument]:
-        return self._write_in_batches(kb, (self._prepare_text(kb, document) for document in documents))
+        return self._write_in_batches(kb.collection, (self._prepare_text(kb, document) for document in documents))
 
     # internals ---------------------------------------------------------------------------------------------------
 
@@ -110,7 +118,7 @@ class Indexer:
                 return source
         raise SourceError(f"No document source can read {uri}")
 
-    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> _Prepared | DocumentRecord:
+    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> PreparedDocument | DocumentRecord:
         """What to write, or the stored record when this version is indexed already."""
         doc_id = document_id(uri)
         now = utc_now()
@@ -118,7 +126,7 @@ class Indexer:
             obj = self._source_for(uri).read(uri)
         except SourceError as exc:
             name = uri.rstrip("/").rsplit("/", 1)[-1]
-            return _Prepared(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [])
+            return PreparedDocument(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [])
         version = _version(obj)
         existing = self._backend.get_document(kb.collection, doc_id)
         if existing is not None and existing.version == version and existing.status is not DocumentStatus.FAILED:
@@ -126,8 +134,8 @@ class Indexer:
         created = existing.created_at if existing else now
         content_type = obj.content_type or "application/octet-stream"
 
-        def failed(reason: str) -> _Prepared:
-            return _Prepared(_failed(doc_id, obj.name, uri, content_type, len(obj.data), version, reason, created), [])
+        def failed(reason: str) -> PreparedDocument:
+            return PreparedDocument(_failed(doc_id, obj.name, uri, content_type, len(obj.data), version, reason, created), [])
 
         try:
             extracted = extract(obj.data, filename=obj.name, content_type=obj.content_type)
@@ -150,7 +158,7 @@ class Indexer:
             reason="" if chunks else "The file holds no text to index",
             title=extracted.title, metadata=dict(obj.metadata), created_at=created, updated_at=now,
         )
-        return _Prepared(record, chunks, image_vector)
+        return PreparedDocument(record, chunks, image_vector)
 
     def _embed_image(self, kb: KnowledgeBase, data: bytes) -> list[float]:
         """The image's vector in the knowledge base's image index; its model must be the configured one."""
@@ -161,7 +169,7 @@ class Indexer:
             )
         return self._image_embedder.embed_indexed_image(data)
 
-    def _prepare_text(self, kb: KnowledgeBase, document: TextDocument) -> _Prepared:
+    def _prepare_text(self, kb: KnowledgeBase, document: TextDocument) -> PreparedDocument:
         now = utc_now()
         chunks = chunk_blocks([TextBlock(document.text)], chunk_size=kb.chunk_size, overlap=kb.overlap_size)
         version = hashlib.sha256(f"{document.title}\x00{document.text}".encode()).hexdigest()
@@ -172,22 +180,22 @@ class Indexer:
             reason="" if chunks else "The document holds no text to index",
             title=document.title, metadata=dict(document.metadata), created_at=now, updated_at=now,
         )
-        return _Prepared(record, chunks)
+        return PreparedDocument(record, chunks)
 
-    def _write_in_batches(self, kb: KnowledgeBase, prepared: Iterable[_Prepared]) -> list[JobDocument]:
+    def _write_in_batches(self, collection: str, prepared: Iterable[PreparedDocument]) -> list[JobDocument]:
         """Embed and write ``prepared`` documents ``batch_documents`` at a time (one embedding call per batch)."""
         outcomes: list[JobDocument] = []
-        batch: list[_Prepared] = []
+        batch: list[PreparedDocument] = []
         for item in prepared:
             batch.append(item)
             if len(batch) >= self._batch_documents:
-                outcomes.extend(self._write(kb, batch))
+                outcomes.extend(self._write(collection, batch))
                 batch = []
         if batch:
-            outcomes.extend(self._write(kb, batch))
+            outcomes.extend(self._write(collection, batch))
         return outcomes
 
-    def _write(self, kb: KnowledgeBase, batch: Sequence[_Prepared]) -> list[JobDocument]:
+    def _write(self, collection: str, batch: Sequence[PreparedDocument]) -> list[JobDocument]:
         texts = [[search_text(item.record, chunk) for chunk in item.chunks] for item in batch]
         vectors = iter(self._embedder.embed_documents([text for document in texts for text in document]))
         written: list[tuple[DocumentRecord, list[ChunkRecord]]] = []
@@ -207,7 +215,7 @@ class Indexer:
                 for chunk, text in zip(chunks, chunk_texts)
             ]
             written.append((_with_count(record, len(chunk_records)), chunk_records))
-        self._backend.upsert_documents(kb.collection, written)
+        self._backend.upsert_documents(collection, written)
         for record, _ in written:
             if record.status is DocumentStatus.FAILED:
                 logger.warning("document failed to index", extra={"doc_id": record.doc_id, "reason": record.reason})

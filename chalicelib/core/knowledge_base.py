@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from chalicelib.api.errors import InternalError, InvalidParameterError, NotFoundError
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.clock import new_id, utc_now
+from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.indexing import Indexer, TextDocument
 from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
 from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
@@ -211,6 +212,16 @@ class KnowledgeBaseService:
                 )
             )
         return result
+
+    def retrieve_conversation(
+        self, workspace_id: str, index_id: str, conversation: Conversation, query: RetrievalQuery
+    ) -> RetrievalResult:
+        """Retrieve for a whole conversation (``chalicelib.core.conversation``); ``query`` gives top-Ks, rerank, top N."""
+        kb = self.get(workspace_id, index_id)
+        queries = conversation_queries(conversation)
+        return self._retriever.retrieve_many(
+            kb.collection, queries.texts, query, rerank_text=queries.focus, default_reranker=kb.rerank_model_name
+        )
 
     def _images_for(self, kb: KnowledgeBase, images: Sequence[str]) -> Sequence[str]:
         """The query images to search with: none without an image index (documented), all of them with one."""

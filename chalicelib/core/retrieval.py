@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.api.errors import InternalError
 from chalicelib.core.filters import Group
@@ -87,22 +87,53 @@ class Retriever:
     def retrieve(self, collection: str, query: RetrievalQuery, *, default_reranker: str | None = None) -> RetrievalResult:
         timings: dict[str, float] = {}
         # Resolve the reranker before any work, so a bad model name fails fast.
-        reranker = (
-            self._rerankers.get(query.rerank.model_name or default_reranker) if query.rerank is not None else None
-        )
-        image_vectors: list[list[float]] = []
-        if query.images and query.dense_top_k > 0:
-            if self._image_queries is None:
-                raise InternalError(
-                    "this knowledge base has an image index but no multimodal embedder is configured "
-                    "(SIFT_IMAGE_EMBEDDER)"
-                )
-            with _timed(timings, "embed_images"):
-                image_vectors = self._image_queries.vectors(query.images)
+        reranker = self._reranker(query, default_reranker)
+        image_vectors = self._image_vectors(query, timings)
         text = query.text
         if query.rewrite and query.history:
             with _timed(timings, "rewrite"):
                 text = self._rewriter.rewrite(query.history, query.text)
+        candidates = self.candidates(collection, text, query, timings, image_vectors=image_vectors)
+        return RetrievalResult(self.finish(reranker, query, text, candidates, timings), text, timings)
+
+    def retrieve_many(
+        self,
+        collection: str,
+        texts: Sequence[str],
+        query: RetrievalQuery,
+        *,
+        rerank_text: str,
+        default_reranker: str | None = None,
+    ) -> RetrievalResult:
+        """Recall once per text, average the fused scores (a chunk one text missed scores 0 there), then finish as
+        ``retrieve`` does, reranking against ``rerank_text``. Conversations use it: the question in focus and the
+        conversation as a whole find different things, and both belong in the answer."""
+        timings: dict[str, float] = {}
+        reranker = self._reranker(query, default_reranker)
+        merged: dict[str, FusedCandidate] = {}
+        totals: dict[str, float] = {}
+        for position, text in enumerate(texts):
+            leg_timings: dict[str, float] = {}
+            for candidate in self.candidates(collection, text, query, leg_timings):
+                chunk_id = candidate.chunk.chunk_id
+                merged.setdefault(chunk_id, candidate)
+                totals[chunk_id] = totals.get(chunk_id, 0.0) + candidate.score
+            timings.update({f"{stage}_{position}": value for stage, value in leg_timings.items()})
+        order = {chunk_id: index for index, chunk_id in enumerate(merged)}
+        ranked = sorted(merged, key=lambda chunk_id: (-totals[chunk_id], order[chunk_id]))
+        candidates = [replace(merged[chunk_id], score=totals[chunk_id] / len(texts)) for chunk_id in ranked]
+        return RetrievalResult(self.finish(reranker, query, rerank_text, candidates, timings), rerank_text, timings)
+
+    def candidates(
+        self,
+        collection: str,
+        text: str,
+        query: RetrievalQuery,
+        timings: dict[str, float],
+        *,
+        image_vectors: Sequence[Sequence[float]] = (),
+    ) -> list[FusedCandidate]:
+        """Embed ``text``, recall both legs (and the image leg) with the query's filters and top-Ks, fuse."""
         vector = None
         if query.dense_top_k > 0:
             with _timed(timings, "embed"):
@@ -114,17 +145,41 @@ class Retriever:
         with _timed(timings, "recall"):
             recalled = self._backend.recall(collection, recall_query)
         with _timed(timings, "fuse"):
-            candidates = fuse(
+            return fuse(
                 recalled.dense, recalled.sparse, self._fusion,
                 dense_on=query.dense_top_k > 0, sparse_on=query.sparse_top_k > 0, image=recalled.image,
             )
+
+    def finish(
+        self,
+        reranker: Reranker | None,
+        query: RetrievalQuery,
+        text: str,
+        candidates: Sequence[FusedCandidate],
+        timings: dict[str, float],
+    ) -> list[RetrievedChunk]:
+        """Rerank (when asked), drop scores at or below the threshold, keep the top N."""
         if reranker is None or query.rerank is None:
-            return RetrievalResult([RetrievedChunk(c.chunk, c.score) for c in candidates[: query.top_n]], text, timings)
+            return [RetrievedChunk(c.chunk, c.score) for c in candidates[: query.top_n]]
         with _timed(timings, "rerank"):
             ranked = self._rerank(reranker, query.rerank, text, candidates)
         threshold = query.rerank.min_score
         kept = [item for item in ranked if threshold is None or item.score > threshold]
-        return RetrievalResult(kept[: query.top_n], text, timings)
+        return kept[: query.top_n]
+
+    def _reranker(self, query: RetrievalQuery, default_reranker: str | None) -> Reranker | None:
+        return self._rerankers.get(query.rerank.model_name or default_reranker) if query.rerank is not None else None
+
+    def _image_vectors(self, query: RetrievalQuery, timings: dict[str, float]) -> list[list[float]]:
+        if not query.images or query.dense_top_k <= 0:
+            return []
+        if self._image_queries is None:
+            raise InternalError(
+                "this knowledge base has an image index but no multimodal embedder is configured "
+                "(SIFT_IMAGE_EMBEDDER)"
+            )
+        with _timed(timings, "embed_images"):
+            return self._image_queries.vectors(query.images)
 
     def _rerank(
         self, reranker: Reranker, options: RerankOptions, text: str, candidates: Sequence[FusedCandidate]

@@ -37,6 +37,9 @@ class DocumentRecord:
     chunk_count: int = 0
     created_at: str = ""
     updated_at: str = ""
+    # Fields a caller gave that are stored and returned as given, never searched or filtered (a media File's
+    # Labels, Figures, EXIF, ...). ``metadata`` is what filters see and chunks copy.
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

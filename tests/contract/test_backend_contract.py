@@ -345,6 +345,20 @@ def test_unicode_and_nested_metadata_round_trip(backend: SearchBackend, collecti
     assert (hit.chunk.doc_id, hit.chunk.position) == ("unicode", 0)
 
 
+def test_attributes_are_stored_and_returned_as_given(backend: SearchBackend, collection: str) -> None:
+    attributes = {
+        "Labels": [{"LabelName": "风景", "LabelConfidence": 0.9891784601980591}],
+        "CustomId": "\t\nmember-image-id-0001",
+        "EXIF": {"Compression": {"value": 6}},
+        "OSSCRC64": 559890638950338000,
+    }
+    record = dataclasses.replace(document("photo"), attributes=attributes)
+    backend.upsert_documents(collection, [(record, [chunk("photo", 0, "scenery", E1)])])
+    stored = backend.get_document(collection, "photo")
+    assert stored is not None and stored.attributes == attributes
+    assert "Labels" not in recall(backend, collection, text="scenery", sparse=1).sparse[0].chunk.metadata
+
+
 # --- dense leg --------------------------------------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS documents (
     chunk_count INTEGER NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    attributes TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (collection, doc_id)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -137,12 +138,15 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM chunks WHERE collection = ? AND doc_id = ?", (collection, document.doc_id))
             db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO documents (collection, doc_id, name, uri, content_type, size, version, status,"
+                " reason, title, metadata, chunk_count, created_at, updated_at, attributes)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     collection, document.doc_id, document.name, document.uri, document.content_type, document.size,
                     document.version, document.status.value, document.reason, document.title,
                     json.dumps(dict(document.metadata), ensure_ascii=False), len(chunks),
                     document.created_at, document.updated_at,
+                    json.dumps(dict(document.attributes), ensure_ascii=False),
                 ),
             )
             db.executemany(
@@ -171,12 +175,14 @@ class SqliteStore:
         return bool(removed)
 
     def get_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
-        rows = self._query("SELECT * FROM documents WHERE collection = ? AND doc_id = ?", (collection, doc_id))
+        rows = self._query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection = ? AND doc_id = ?", (collection, doc_id)
+        )
         return _document(rows[0]) if rows else None
 
     def list_documents(self, collection: str, offset: int, limit: int) -> tuple[list[DocumentRecord], int]:
         rows = self._query(
-            "SELECT * FROM documents WHERE collection = ? ORDER BY name, doc_id LIMIT ? OFFSET ?",
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection = ? ORDER BY name, doc_id LIMIT ? OFFSET ?",
             (collection, limit, offset),
         )
         total = self._query("SELECT COUNT(*) FROM documents WHERE collection = ?", (collection,))[0][0]
@@ -253,17 +259,24 @@ def _migrate(db: sqlite3.Connection) -> None:
     for table, column, declaration in (
         ("collections", "image_dimension", "INTEGER NOT NULL DEFAULT 0"),
         ("chunks", "image_vector", "BLOB"),
+        ("documents", "attributes", "TEXT NOT NULL DEFAULT '{}'"),
     ):
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in columns:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
+_DOCUMENT_COLUMNS = (
+    "doc_id, name, uri, content_type, size, version, status, reason, title, metadata, chunk_count, created_at,"
+    " updated_at, attributes"
+)
+
+
 def _document(row: tuple[Any, ...]) -> DocumentRecord:
-    (_, doc_id, name, uri, content_type, size, version, status, reason, title, metadata, chunk_count, created,
-     updated) = row
+    (doc_id, name, uri, content_type, size, version, status, reason, title, metadata, chunk_count, created,
+     updated, attributes) = row
     return DocumentRecord(
         doc_id=doc_id, name=name, uri=uri, content_type=content_type, size=size, version=version,
         status=DocumentStatus(status), reason=reason, title=title, metadata=json.loads(metadata),
-        chunk_count=chunk_count, created_at=created, updated_at=updated,
+        chunk_count=chunk_count, created_at=created, updated_at=updated, attributes=json.loads(attributes),
     )

@@ -1,0 +1,329 @@
+"""The media-dataset service: the operations of the IMM family (projects, datasets, bindings, file metadata,
+ContextualRetrieval), independent of any wire format.
+
+A dataset is a backend collection. Each file is a document whose id derives from its URI (indexing the same URI again
+replaces it) and whose chunks are its **Elements**:
+
+- a text document Sift can read (txt, md, html, pdf, docx, json, jsonl) is extracted and chunked like a knowledge-base
+  document; its metadata text (below) leads the first element's search text;
+- any other file (images, video, audio, or a document that cannot be read) gets one element holding its **metadata
+  text** — title, labels, captions and descriptions, OCR text, addresses, custom labels, file name — so it is found
+  by what is said about it, with one file-level embedding.
+
+The fields a caller gives (Labels, Figures, Insights, EXIF, ...) are stored as given in the document's ``attributes``
+and returned unchanged; the fields Sift computes (ObjectId, MediaType, times, statuses, Elements, similarities) are
+derived here. SmartClusterIds filter on the clusters a file was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from chalicelib.api.errors import InvalidParameterError, NotFoundError
+from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_blocks
+from chalicelib.core.clock import utc_now
+from chalicelib.core.conversation import Conversation, conversation_queries
+from chalicelib.core.extraction import ExtractionError, detect_format, extract
+from chalicelib.core.filters import Group, parse_search_filters
+from chalicelib.core.indexing import Indexer, PreparedDocument, document_id
+from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
+from chalicelib.models.base import QueryRewriter
+from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend, StoredChunk
+from chalicelib.sources.base import SourceError, is_sidecar
+from chalicelib.store.base import Binding, Catalog, Dataset, JobDocument, Project
+
+# Files a ContextualRetrieval returns at most (the documented response sets no number; README).
+MAX_RESULT_FILES: Final = 10
+# Chunks recalled per request before they are grouped into files: both legs at their documented maximum.
+RECALL_DEPTH: Final = 100
+SMART_CLUSTER_FIELD: Final = "smart_cluster_ids"
+MEDIA_TYPE_FIELD: Final = "media_type"
+
+_MEDIA_PREFIXES: Final = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
+_TEXT_FORMATS: Final = frozenset({"txt", "markdown", "html", "pdf", "docx", "json", "jsonl"})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """A stored file with, when it comes from a retrieval, its similarity and its matching elements."""
+
+    record: DocumentRecord
+    similarity: float | None = None
+    elements: tuple[RetrievedChunk, ...] = ()
+
+    @property
+    def given(self) -> Mapping[str, Any]:
+        return self.record.attributes
+
+    @property
+    def media_type(self) -> str:
+        return str(self.record.metadata.get(MEDIA_TYPE_FIELD, "other"))
+
+
+class MediaService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        backend: SearchBackend,
+        indexer: Indexer,
+        retriever: Retriever,
+        embedding_model: str,
+        dimension: int,
+        *,
+        rewriter: QueryRewriter | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._backend = backend
+        self._indexer = indexer
+        self._retriever = retriever
+        self._embedding_model = embedding_model
+        self._dimension = dimension
+        self._rewriter = rewriter  # an LLM rewriter for the focus query; None: the local method
+
+    # projects and datasets ---------------------------------------------------------------------------------------
+
+    def create_project(self, name: str, description: str = "") -> Project:
+        now = utc_now()
+        project = Project(name=name, description=description, created_at=now, updated_at=now)
+        self._catalog.create_project(project)
+        return project
+
+    def get_project(self, name: str) -> Project:
+        project = self._catalog.get_project(name)
+        if project is None:
+            raise NotFoundError("project", name)
+        return project
+
+    def create_dataset(self, project_name: str, name: str, description: str = "") -> Dataset:
+        self.get_project(project_name)
+        now = utc_now()
+        dataset = Dataset(
+            project_name=project_name, name=name, description=description, embedding_model=self._embedding_model,
+            created_at=now, updated_at=now,
+        )
+        self._catalog.create_dataset(dataset)
+        self._backend.create_collection(dataset.collection, self._dimension, dataset.image_dimension)
+        return dataset
+
+    def get_dataset(self, project_name: str, name: str) -> Dataset:
+        self.get_project(project_name)
+        dataset = self._catalog.get_dataset(project_name, name)
+        if dataset is None:
+            raise NotFoundError("dataset", name)
+        return dataset
+
+    def list_datasets(
+        self, project_name: str, *, prefix: str | None, offset: int, limit: int
+    ) -> tuple[list[Dataset], int]:
+        self.get_project(project_name)
+        return self._catalog.list_datasets(project_name, prefix=prefix, offset=offset, limit=limit)
+
+    def file_count(self, dataset: Dataset) -> int:
+        return self._backend.list_documents(dataset.collection, offset=0, limit=1)[1]
+
+    # bindings ----------------------------------------------------------------------------------------------------
+
+    def create_binding(self, project_name: str, dataset_name: str, uri: str) -> Binding:
+        """Bind ``uri`` (a prefix) to the dataset and index what is there now; S3 events keep it current after."""
+        dataset = self.get_dataset(project_name, dataset_name)
+        try:
+            uris = [item for item in self._indexer.list_source(uri) if not is_sidecar(item)]
+        except SourceError as exc:
+            raise InvalidParameterError("URI", str(exc)) from None
+        now = utc_now()
+        binding = Binding(project_name, dataset_name, uri, "Running", now, now)
+        self._catalog.create_binding(binding)
+        self.index_files(dataset, [{"URI": item} for item in uris])
+        return self._catalog.get_binding(project_name, dataset_name, uri) or binding
+
+    def on_object_created(self, uri: str) -> list[JobDocument]:
+        """Index a new or changed object into every dataset bound to a prefix of it, keeping its given fields."""
+        if is_sidecar(uri):
+            uri = uri[: -len(".metadata.json")]
+        outcomes: list[JobDocument] = []
+        for binding in self._catalog.bindings_for_uri(uri):
+            dataset = self.get_dataset(binding.project_name, binding.dataset_name)
+            existing = self._backend.get_document(dataset.collection, document_id(uri))
+            given = dict(existing.attributes) if existing is not None else {}
+            outcomes.extend(self.index_files(dataset, [{**given, "URI": uri}]))
+        return outcomes
+
+    def on_object_removed(self, uri: str) -> int:
+        if is_sidecar(uri):
+            return len(self.on_object_created(uri))
+        removed = 0
+        for binding in self._catalog.bindings_for_uri(uri):
+            dataset = self.get_dataset(binding.project_name, binding.dataset_name)
+            removed += self._backend.delete_document(dataset.collection, document_id(uri))
+        return removed
+
+    # file metadata -----------------------------------------------------------------------------------------------
+
+    def index_files(self, dataset: Dataset, files: Sequence[Mapping[str, Any]]) -> list[JobDocument]:
+        """Index each file (``files`` hold the given fields, ``URI`` required); one outcome per file, in order."""
+        prepared = [self._prepare(dataset, given) for given in files]
+        written = self._indexer.write_documents(dataset.collection, prepared)
+        by_id = {outcome.doc_id: outcome for outcome in written}
+        return [by_id[item.record.doc_id] for item in prepared]
+
+    def get_file(self, dataset: Dataset, uri: str) -> MediaFile:
+        record = self._backend.get_document(dataset.collection, document_id(uri))
+        if record is None:
+            raise NotFoundError("file", uri)
+        return MediaFile(record)
+
+    def delete_files(self, dataset: Dataset, uris: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Delete by URI; returns (deleted, not found). A deleted file is gone from results at once."""
+        deleted: list[str] = []
+        missing: list[str] = []
+        for uri in uris:
+            (deleted if self._backend.delete_document(dataset.collection, document_id(uri)) else missing).append(uri)
+        return deleted, missing
+
+    # retrieval ---------------------------------------------------------------------------------------------------
+
+    def contextual_retrieval(
+        self,
+        dataset: Dataset,
+        conversation: Conversation,
+        *,
+        recall_only: bool = False,
+        smart_cluster_ids: Sequence[str] = (),
+    ) -> list[MediaFile]:
+        """Files for the conversation, best first, each with its matching elements (ContextualRetrieval)."""
+        queries = conversation_queries(conversation, self._rewriter)
+        query = RetrievalQuery(
+            conversation.question, dense_top_k=RECALL_DEPTH, sparse_top_k=RECALL_DEPTH, top_n=RECALL_DEPTH,
+            filters=_cluster_filter(smart_cluster_ids),
+            rerank=None if recall_only else RerankOptions(model_name=None),
+        )
+        result = self._retriever.retrieve_many(dataset.collection, queries.texts, query, rerank_text=queries.focus)
+        return self._files(dataset, result.chunks)
+
+    def _files(self, dataset: Dataset, chunks: Sequence[RetrievedChunk]) -> list[MediaFile]:
+        grouped: dict[str, list[RetrievedChunk]] = {}
+        for item in chunks:
+            if item.chunk.doc_id in grouped or len(grouped) < MAX_RESULT_FILES:
+                grouped.setdefault(item.chunk.doc_id, []).append(item)
+        files: list[MediaFile] = []
+        for doc_id, elements in grouped.items():
+            record = self._backend.get_document(dataset.collection, doc_id)
+            if record is not None:  # deleted between recall and now: leave it out
+                files.append(MediaFile(record, max(item.score for item in elements), tuple(elements)))
+        return files
+
+    # preparation -------------------------------------------------------------------------------------------------
+
+    def _prepare(self, dataset: Dataset, given: Mapping[str, Any]) -> PreparedDocument:
+        uri = str(given["URI"])
+        now = utc_now()
+        existing = self._backend.get_document(dataset.collection, document_id(uri))
+        filename = str(given.get("Filename") or uri.rstrip("/").rsplit("/", 1)[-1])
+        content_type = str(given.get("ContentType") or mimetypes.guess_type(filename)[0] or "application/octet-stream")
+        media_type = _media_type(filename, content_type)
+        title = str(given.get("Title") or "")
+        described = metadata_text(given, filename)
+        chunks: list[Chunk] = []
+        size = int(given["Size"]) if isinstance(given.get("Size"), int) else 0
+        version = _given_version(given)
+        reason = ""
+        if media_type == "document":
+            try:
+                obj = self._indexer.read(uri)
+                extracted = extract(obj.data, filename=filename, content_type=content_type)
+            except (SourceError, ExtractionError) as exc:
+                reason = f"The content could not be read, only the metadata is indexed: {exc}"
+            else:
+                size = size or len(obj.data)
+                version = hashlib.sha256(f"{obj.version}\x00{version}".encode()).hexdigest()
+                title = title or extracted.title
+                chunks = chunk_blocks(extracted.blocks, chunk_size=DEFAULT_CHUNK_SIZE, overlap=DEFAULT_OVERLAP)
+        if chunks:
+            # The metadata is part of the document: it leads the first element's text, which keeps it findable.
+            first = chunks[0]
+            chunks[0] = Chunk(f"{described}\n{first.text}" if described else first.text, first.headings, 0)
+        else:
+            chunks = [Chunk(described, (), 0)]
+        metadata: dict[str, Any] = {MEDIA_TYPE_FIELD: media_type, SMART_CLUSTER_FIELD: _cluster_ids(given)}
+        record = DocumentRecord(
+            doc_id=document_id(uri), name=filename, uri=uri, content_type=content_type, size=size, version=version,
+            status=DocumentStatus.INDEXED, reason=reason, title=title, metadata=metadata,
+            created_at=existing.created_at if existing else now, updated_at=now, attributes=dict(given),
+        )
+        return PreparedDocument(record, chunks)
+
+
+def metadata_text(given: Mapping[str, Any], filename: str) -> str:
+    """What is said about a file, as searchable text: title, labels, captions, descriptions, OCR, places, names."""
+    parts: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value.strip() and value.strip() not in parts:
+            parts.append(value.strip())
+
+    add(given.get("Title"))
+    for label in _objects(given.get("Labels")):
+        add(label.get("LabelName"))
+    insights = given.get("Insights")
+    if isinstance(insights, Mapping):
+        for kind in ("Image", "Video"):
+            section = insights.get(kind)
+            if isinstance(section, Mapping):
+                add(section.get("Caption"))
+                add(section.get("Description"))
+    add(given.get("OCRTexts"))
+    for ocr in _objects(given.get("OCRContents")):
+        add(ocr.get("Contents"))
+    for address in _objects(given.get("Addresses")):
+        add(" ".join(
+            str(address.get(key) or "")
+            for key in ("Country", "Province", "City", "District", "Township", "AddressLine")
+        ).strip())
+    custom = given.get("CustomLabels")
+    if isinstance(custom, Mapping):
+        for key, value in custom.items():
+            add(f"{key} {value}")
+    for key in ("Album", "Artist", "AlbumArtist", "Composer", "Performer"):
+        add(given.get(key))
+    add(filename)
+    return "\n".join(parts)
+
+
+def _objects(value: Any) -> Iterable[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _media_type(filename: str, content_type: str) -> str:
+    """``image``, ``video``, ``audio``, ``document`` (a format Sift extracts text from) or ``other``."""
+    for prefix, kind in _MEDIA_PREFIXES:
+        if content_type.startswith(prefix):
+            return kind
+    try:
+        document_format = detect_format(filename, content_type)
+    except ExtractionError:
+        return "other"
+    if document_format == "image":
+        return "image"
+    return "document" if document_format in _TEXT_FORMATS else "other"
+
+
+def _cluster_ids(given: Mapping[str, Any]) -> list[str]:
+    return [
+        str(cluster["SmartClusterId"]) for cluster in _objects(given.get("SmartClusters"))
+        if cluster.get("SmartClusterId")
+    ]
+
+
+def _cluster_filter(smart_cluster_ids: Sequence[str]) -> Group | None:
+    if not smart_cluster_ids:
+        return None
+    return parse_search_filters([{SMART_CLUSTER_FIELD: list(smart_cluster_ids)}])
+
+
+def _given_version(given: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(dict(given), sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()

@@ -1,0 +1,26 @@
+"""Everything one deployment serves, built once per process: the knowledge-base and the media-dataset services.
+
+They share the backend, the models and the catalog; S3 object events go to both, since a prefix may feed a knowledge
+base (its SourceURI) and a dataset (a binding) at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.media import MediaService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    knowledge_bases: KnowledgeBaseService
+    media: MediaService
+
+    def on_object_created(self, uri: str) -> dict[str, Any]:
+        indexed = self.knowledge_bases.on_object_created(uri) + self.media.on_object_created(uri)
+        return {"uri": uri, "indexed": [item.status for item in indexed]}
+
+    def on_object_removed(self, uri: str) -> dict[str, Any]:
+        return {"uri": uri, "removed": self.knowledge_bases.on_object_removed(uri) + self.media.on_object_removed(uri)}
