@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.api import bailian
+from chalicelib.api.calls import Call
 from chalicelib.api.common import RequestModel, decode_json_body, parse_request
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
 from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError
 from chalicelib.core.clock import new_request_id
-from chalicelib.api.calls import Call
 from chalicelib.core.knowledge_base import KnowledgeBaseService
-from chalicelib.core.services import Services
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
+from chalicelib.core.services import Services
 from chalicelib.models.base import ChatMessage, RerankMode
 from chalicelib.search.base import DocumentRecord
 from chalicelib.store.base import KnowledgeBase

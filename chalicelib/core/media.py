@@ -33,7 +33,7 @@ from chalicelib.core.filters import Group, parse_search_filters
 from chalicelib.core.indexing import Indexer, PreparedDocument, document_id
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
 from chalicelib.models.base import QueryRewriter
-from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend, StoredChunk
+from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
 from chalicelib.sources.base import SourceError, is_sidecar
 from chalicelib.store.base import Binding, Catalog, Dataset, JobDocument, Project
 
