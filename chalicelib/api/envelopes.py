@@ -3,11 +3,18 @@
 Bailian (knowledge base): ``{Code, Data, Message, RequestId, Status, Success}`` — ``Status`` is the HTTP status as a
 string, as in the documented sample. Error codes are ``Index.*``-prefixed where the family documents one
 (``Index.InvalidParameter``); the others follow the same style.
+
+IMM (Intelligent Media Management): no envelope around the data — a success is the operation's documented keys next to
+``RequestId`` (``{"RequestId": ..., "Project": {...}}``), a failure is ``{Code, Message, RequestId}`` with the HTTP
+status carrying the rest. The codes are IMM's common error codes: ``InvalidArgument`` for every bad parameter (and for
+a body that is too large: IMM has no separate code for it), ``ResourceNotFound``, ``ResourceAlreadyExists``,
+``Throttling``, ``InternalError`` and ``ServiceUnavailable``.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.api.errors import ErrorKind, ServiceError
@@ -15,6 +22,7 @@ from chalicelib.api.errors import ErrorKind, ServiceError
 
 class Family(enum.Enum):
     BAILIAN = "bailian"
+    IMM = "imm"
 
 
 _BAILIAN_CODES: dict[ErrorKind, str] = {
@@ -27,15 +35,29 @@ _BAILIAN_CODES: dict[ErrorKind, str] = {
     ErrorKind.SERVICE_UNAVAILABLE: "ServiceUnavailable",
 }
 
+_IMM_CODES: dict[ErrorKind, str] = {
+    ErrorKind.INVALID_PARAMETER: "InvalidArgument",
+    ErrorKind.NOT_FOUND: "ResourceNotFound",
+    ErrorKind.ALREADY_EXISTS: "ResourceAlreadyExists",
+    ErrorKind.PAYLOAD_TOO_LARGE: "InvalidArgument",
+    ErrorKind.THROTTLING: "Throttling",
+    ErrorKind.INTERNAL: "InternalError",
+    ErrorKind.SERVICE_UNAVAILABLE: "ServiceUnavailable",
+}
+
 INTERNAL_MESSAGE = "The request failed because of an internal error; it has been logged with its RequestId."
 
 
 def success(family: Family, data: Any, request_id: str) -> dict[str, Any]:
+    if family is Family.IMM:
+        return _imm_success(data, request_id)
     return {"Code": "Success", "Data": data, "Message": "success", "RequestId": request_id, "Status": "200",
             "Success": True}
 
 
 def failure(family: Family, error: ServiceError, request_id: str) -> dict[str, Any]:
+    if family is Family.IMM:
+        return {"Code": _IMM_CODES[error.kind], "Message": error.message, "RequestId": request_id}
     return {
         "Code": _BAILIAN_CODES[error.kind],
         "Message": error.message,
@@ -43,3 +65,16 @@ def failure(family: Family, error: ServiceError, request_id: str) -> dict[str, A
         "Status": str(error.kind.status),
         "Success": False,
     }
+
+
+def _imm_success(data: Any, request_id: str) -> dict[str, Any]:
+    """``RequestId`` first, then the operation's keys; the request id of this call always wins.
+
+    IMM handlers return the response keys as a mapping (``None`` for operations that answer with ``RequestId``
+    alone, such as DeleteFileMeta); anything else is a programming error, not a caller's.
+    """
+    if data is None:
+        return {"RequestId": request_id}
+    if not isinstance(data, Mapping):
+        raise TypeError(f"an IMM handler must return a mapping of response keys, not {type(data).__name__}")
+    return {"RequestId": request_id, **{key: value for key, value in data.items() if key != "RequestId"}}
