@@ -1,10 +1,13 @@
-"""One parsed invocation of an operation, as every handler receives it."""
+"""What an operation is and what its handler receives: shared by the registries of both API families."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from chalicelib.api.common import RequestModel
+from chalicelib.api.envelopes import Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +19,20 @@ class Call:
     request: Any
     request_id: str
     raw: Mapping[str, Any]
+
+
+Handler = Callable[[Any, Call], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """``handler`` receives the service ``component`` names (an attribute of ``Services``) and the parsed call."""
+
+    name: str
+    method: str
+    path: str
+    family: Family
+    request_model: type[RequestModel]
+    handler: Handler
+    lambda_memory_mb: int = 1024
+    component: str = "knowledge_bases"

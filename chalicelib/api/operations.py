@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.api import bailian
-from chalicelib.api.calls import Call
-from chalicelib.api.common import RequestModel, decode_json_body, parse_request
+from chalicelib.api.calls import Call, Operation
+from chalicelib.api.common import decode_json_body, parse_request
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
 from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError
+from chalicelib.api.imm_operations import IMM_OPERATIONS
 from chalicelib.core.clock import new_request_id
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
@@ -27,23 +28,6 @@ from chalicelib.search.base import DocumentRecord
 from chalicelib.store.base import KnowledgeBase
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[Any, Call], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """``handler`` receives the service ``component`` names (an attribute of ``Services``) and the parsed call."""
-
-    name: str
-    method: str
-    path: str
-    family: Family
-    request_model: type[RequestModel]
-    handler: Handler
-    lambda_memory_mb: int = 1024
-    component: str = "knowledge_bases"
-
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -247,4 +231,5 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("ListRetrieverHistory", "GET", f"{_KB}/retriever_history", Family.BAILIAN, bailian.HistoryRequest,
               _history),
 )
+OPERATIONS = OPERATIONS + IMM_OPERATIONS
 BY_NAME: dict[str, Operation] = {operation.name: operation for operation in OPERATIONS}

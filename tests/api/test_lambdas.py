@@ -36,6 +36,11 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
             "retrieve", "create", "list_indices", "delete", "add_documents_to_index", "job/status",
             "list_index_documents", "delete_index_document", "retriever_history",
         )
+    } | {
+        f"/imm/{name}" for name in (
+            "ContextualRetrieval", "CreateProject", "CreateDataset", "ListDatasets", "CreateBinding", "IndexFileMeta",
+            "BatchIndexFileMeta", "GetFileMeta", "DeleteFileMeta", "BatchDeleteFileMeta",
+        )
     }
 
 

@@ -46,7 +46,8 @@ from chalicelib.api.imm import (
 )
 from chalicelib.store.base import Binding, Dataset, Project
 
-SEED_000 = Path("/work/shared/seeds/000_44ff24fc97cd9274.txt")
+# ../shared beside the repository, as on the build machines and in CI.
+SEED_000 = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_44ff24fc97cd9274.txt"
 
 # Words that would betray Python internals in a caller-facing message.
 _INTERNALS = re.compile(r"dict|NoneType|pydantic|Traceback|errors\.pydantic\.dev|Value error|FileInput|Contextual")

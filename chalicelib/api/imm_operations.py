@@ -1,0 +1,173 @@
+"""The media-dataset operations (IMM family): handlers, the File view, and their registry entries under ``/imm``.
+
+Sift extensions, documented in the README: IndexFileMeta and BatchIndexFileMeta index synchronously and answer, next
+to the documented ``EventId``, ``Files`` — one ``{URI, ObjectId, ObjectStatus, Reason}`` per file, in request order;
+BatchDeleteFileMeta answers ``DeletedURIs`` and ``NotFoundURIs``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from chalicelib.api import imm
+from chalicelib.api.calls import Call, Operation
+from chalicelib.api.common import RequestModel
+from chalicelib.api.envelopes import Family
+from chalicelib.api.errors import NotFoundError
+from chalicelib.core.conversation import Conversation
+from chalicelib.core.media import MediaFile, MediaService
+from chalicelib.models.base import ChatMessage
+from chalicelib.search.base import DocumentStatus
+from chalicelib.store.base import Dataset, JobDocument
+
+_PREFIX: Final = "/imm"
+
+
+# --- the File view ----------------------------------------------------------------------------------------------------
+
+
+def file_view(dataset: Dataset, file: MediaFile) -> dict[str, Any]:
+    """The documented File: what Sift computes, then every field the caller gave, as given (given fields win)."""
+    record = file.record
+    view: dict[str, Any] = {
+        "ProjectName": dataset.project_name,
+        "DatasetName": dataset.name,
+        "ObjectType": "file",
+        "ObjectId": record.doc_id,
+        "URI": record.uri,
+        "Filename": record.name,
+        "MediaType": file.media_type,
+        "ContentType": record.content_type,
+        "Size": record.size,
+        "FileHash": record.version,
+        "CreateTime": imm.rfc3339(record.created_at),
+        "UpdateTime": imm.rfc3339(record.updated_at),
+        "ObjectStatus": "Failed" if record.status is DocumentStatus.FAILED else "Indexed",
+        "FileStatus": "",
+        "Reason": record.reason,
+    }
+    view.update(file.given)
+    if file.similarity is not None:
+        view["SemanticSimilarity"] = round(file.similarity, 6)
+        view["SemanticTypes"] = ["content"]
+        view["Elements"] = [
+            {
+                "ObjectId": element.chunk.chunk_id,
+                "ElementType": "text",
+                "SemanticSimilarity": round(element.score, 6),
+                "ElementContents": [{"Type": "text", "Content": element.chunk.text}],
+            }
+            for element in file.elements
+        ]
+    return view
+
+
+def _outcome_view(uri: str, outcome: JobDocument) -> dict[str, Any]:
+    return {
+        "URI": uri,
+        "ObjectId": outcome.doc_id,
+        "ObjectStatus": "Failed" if outcome.status == DocumentStatus.FAILED.value else "Indexed",
+        "Reason": outcome.message,
+    }
+
+
+# --- handlers ---------------------------------------------------------------------------------------------------------
+
+
+def _create_project(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.CreateProjectRequest = call.request
+    return {"Project": imm.project_view(media.create_project(request.project_name, request.description))}
+
+
+def _create_dataset(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.CreateDatasetRequest = call.request
+    dataset = media.create_dataset(request.project_name, request.dataset_name, request.description)
+    return {"Dataset": imm.dataset_view(dataset, 0, bind_count=0)}
+
+
+def _list_datasets(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.ListDatasetsRequest = call.request
+    datasets, total = media.list_datasets(
+        request.project_name, prefix=request.prefix, offset=request.offset, limit=request.limit
+    )
+    return {
+        "Datasets": [imm.dataset_view(dataset) for dataset in datasets],
+        "NextToken": imm.next_token(request.offset, len(datasets), total),
+    }
+
+
+def _create_binding(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.CreateBindingRequest = call.request
+    return {"Binding": imm.binding_view(media.create_binding(request.project_name, request.dataset_name, request.uri))}
+
+
+def _index_files(media: MediaService, call: Call, files: list[imm.FileInput]) -> dict[str, Any]:
+    request: imm.IndexFileMetaRequest | imm.BatchIndexFileMetaRequest = call.request
+    dataset = media.get_dataset(request.project_name, request.dataset_name)
+    outcomes = media.index_files(dataset, [file.given_fields() for file in files])
+    return {
+        "EventId": f"{call.request_id}-index",
+        "Files": [_outcome_view(file.uri, outcome) for file, outcome in zip(files, outcomes)],
+    }
+
+
+def _index_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
+    return _index_files(media, call, [call.request.file])
+
+
+def _batch_index_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
+    return _index_files(media, call, list(call.request.files))
+
+
+def _get_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.GetFileMetaRequest = call.request
+    dataset = media.get_dataset(request.project_name, request.dataset_name)
+    view = file_view(dataset, media.get_file(dataset, request.uri))
+    if request.with_fields:
+        view = {key: value for key, value in view.items() if key in set(request.with_fields) | {"URI"}}
+    return {"Files": [view]}
+
+
+def _delete_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.DeleteFileMetaRequest = call.request
+    dataset = media.get_dataset(request.project_name, request.dataset_name)
+    _, missing = media.delete_files(dataset, [request.uri])
+    if missing:
+        raise NotFoundError("file", request.uri)
+    return {}
+
+
+def _batch_delete_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.BatchDeleteFileMetaRequest = call.request
+    dataset = media.get_dataset(request.project_name, request.dataset_name)
+    deleted, missing = media.delete_files(dataset, list(dict.fromkeys(request.uris)))
+    return {"DeletedURIs": deleted, "NotFoundURIs": missing}
+
+
+def _contextual_retrieval(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.ContextualRetrievalRequest = call.request
+    dataset = media.get_dataset(request.project_name, request.dataset_name)
+    history, question = request.conversation
+    conversation = Conversation(tuple(ChatMessage(role, content) for role, content in history), question)
+    files = media.contextual_retrieval(
+        dataset, conversation, recall_only=request.recall_only, smart_cluster_ids=request.smart_cluster_ids or ()
+    )
+    return {"Results": [file_view(dataset, file) for file in files]}
+
+
+def _operation(name: str, model: type[RequestModel], handler: Any, memory: int = 512) -> Operation:
+    return Operation(name, "POST", f"{_PREFIX}/{name}", Family.IMM, model, handler, memory, component="media")
+
+
+IMM_OPERATIONS: tuple[Operation, ...] = (
+    _operation("ContextualRetrieval", imm.ContextualRetrievalRequest, _contextual_retrieval, 1024),
+    _operation("CreateProject", imm.CreateProjectRequest, _create_project),
+    _operation("CreateDataset", imm.CreateDatasetRequest, _create_dataset),
+    _operation("ListDatasets", imm.ListDatasetsRequest, _list_datasets),
+    _operation("CreateBinding", imm.CreateBindingRequest, _create_binding, 2048),
+    _operation("IndexFileMeta", imm.IndexFileMetaRequest, _index_file_meta, 1024),
+    _operation("BatchIndexFileMeta", imm.BatchIndexFileMetaRequest, _batch_index_file_meta, 2048),
+    _operation("GetFileMeta", imm.GetFileMetaRequest, _get_file_meta),
+    _operation("DeleteFileMeta", imm.DeleteFileMetaRequest, _delete_file_meta),
+    _operation("BatchDeleteFileMeta", imm.BatchDeleteFileMetaRequest, _batch_delete_file_meta),
+)
