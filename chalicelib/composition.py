@@ -85,12 +85,11 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Know
 
 def build_services(settings: Settings, clients: AwsClients | None = None) -> Services:
     """Wire everything a stage serves."""
-    from chalicelib.core.media import MediaService
-    from chalicelib.core.services import Services
-
     from chalicelib.core.indexing import Indexer
     from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.core.media import MediaService
     from chalicelib.core.retrieval import Retriever
+    from chalicelib.core.services import Services
     from chalicelib.sources.local import LocalFileSource
     from chalicelib.sources.s3 import S3Source
 

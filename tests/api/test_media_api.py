@@ -159,7 +159,7 @@ def test_a_binding_indexes_the_prefix_and_follows_s3_events(dataset: Api) -> Non
 
     dataset.s3.put_object(Bucket=BUCKET, Key="guides/longjing.txt", Body=b"Longjing tea fields.")
     assert dataset.s3_event("Object Created", BUCKET, "guides/longjing.txt")["indexed"] == ["FINISH"]
-    assert [r["Filename"] for r in retrieve(dataset, "Longjing tea")][0] == "longjing.txt"
+    assert retrieve(dataset, "Longjing tea")[0]["Filename"] == "longjing.txt"
     dataset.s3.delete_object(Bucket=BUCKET, Key="guides/lingyin.txt")
     assert dataset.s3_event("Object Deleted", BUCKET, "guides/lingyin.txt")["removed"] == 1
     assert "lingyin.txt" not in [r["Filename"] for r in retrieve(dataset, "when does the temple open?")]
