@@ -260,3 +260,29 @@ def test_every_stage_configuration_builds_its_settings() -> None:
             assert (settings.backend, settings.catalog) == ("opensearch", "dynamodb")
             assert settings.embedding_cache is None  # a Lambda has no data directory to keep one in
             assert not DEV_STAGE["lambda_functions"].keys() - stage["lambda_functions"].keys()
+
+
+def test_dev_serves_the_media_side_from_opensearch(session: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Datasets live in the same OpenSearch and DynamoDB as knowledge bases; a file's given fields come back as given."""
+    bedrock, node = StubbedBedrock(session), InMemoryOpenSearch()
+    bedrock.expect_embedding(TEXT_MODEL, unit(3))  # the lake photo's metadata text
+    bedrock.expect_embedding(TEXT_MODEL, unit(4))  # the ticket's
+    bedrock.expect_embedding(TEXT_MODEL, unit(4))  # the question, close to the ticket
+    bedrock.expect_rerank([0.88, 0.12])
+    lake = {"URI": "s3://sift-stage-docs/photos/lake.jpg", "Title": "West Lake", "Labels": [{"LabelName": "lake"}]}
+    ticket = {"URI": "s3://sift-stage-docs/photos/ticket.png", "OCRTexts": "museum admission ticket"}
+    with dev_stage(session, bedrock, node, monkeypatch) as api:
+        dataset = {"ProjectName": "travel", "DatasetName": "photos"}
+        assert api.post("/imm/CreateProject", {"ProjectName": "travel"}).status == 200
+        assert api.post("/imm/CreateDataset", dataset).status == 200
+        indexed = api.post("/imm/BatchIndexFileMeta", {**dataset, "Files": [lake, ticket]})
+        reply = api.post(
+            "/imm/ContextualRetrieval", {**dataset, "Messages": [{"Role": "user", "Content": "museum ticket"}]}
+        )
+        stored = api.post("/imm/GetFileMeta", {**dataset, "URI": lake["URI"]})
+    bedrock.assert_all_called()
+    assert [item["ObjectStatus"] for item in indexed.body["Files"]] == ["Indexed", "Indexed"]
+    assert reply.status == 200, reply.body
+    assert [result["URI"] for result in reply.body["Results"]][0] == ticket["URI"]
+    assert reply.body["Results"][0]["SemanticSimilarity"] == pytest.approx(0.88)
+    assert stored.body["Files"][0]["Labels"] == lake["Labels"]
