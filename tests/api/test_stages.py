@@ -283,6 +283,6 @@ def test_dev_serves_the_media_side_from_opensearch(session: boto3.Session, monke
     bedrock.assert_all_called()
     assert [item["ObjectStatus"] for item in indexed.body["Files"]] == ["Indexed", "Indexed"]
     assert reply.status == 200, reply.body
-    assert [result["URI"] for result in reply.body["Results"]][0] == ticket["URI"]
+    assert reply.body["Results"][0]["URI"] == ticket["URI"]
     assert reply.body["Results"][0]["SemanticSimilarity"] == pytest.approx(0.88)
     assert stored.body["Files"][0]["Labels"] == lake["Labels"]
