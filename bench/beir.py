@@ -23,6 +23,7 @@ class Dataset:
     corpus: dict[str, tuple[str, str, dict[str, Any]]]  # doc id → (title, text, metadata)
     queries: list[Query]  # only the queries that have judgments in the split
     qrels: dict[str, dict[str, int]]  # query id → doc id → relevance
+    split: str = ""  # the qrels split the queries were judged in
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -52,4 +53,4 @@ def load(directory: Path, split: str | None = None) -> Dataset:
         for item in _jsonl(directory / "queries.jsonl")
         if str(item["_id"]) in qrels
     ]
-    return Dataset(directory.name, corpus, queries, qrels)
+    return Dataset(directory.name, corpus, queries, qrels, split)

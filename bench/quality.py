@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for method, scores in results.items():
         print(f"{method:<15} {scores['ndcg@10']:>8.4f} {scores['recall@100']:>8.4f} {scores['ms_per_query']:>9.2f}")
     if args.json:
-        print(json.dumps({"dataset": dataset.name, "split": args.split, "results": results}))
+        print(json.dumps({"dataset": dataset.name, "split": dataset.split, "results": results}))
     return 0
 
 
