@@ -335,7 +335,7 @@ def measure(dataset: Dataset, documents: int, queries: int) -> Measured:
 
         started = time.perf_counter()
         mark = dependencies.mark()
-        service().index_texts(
+        service().knowledge_bases.index_texts(
             WORKSPACE, index_id,
             (TextDocument(doc_id=doc_id, name=doc_id, title=title, text=text) for doc_id, (title, text, _) in corpus),
         )
