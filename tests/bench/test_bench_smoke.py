@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def dataset(tmp_path: Path) -> Path:
     return root
 
 
-def last_json(output: str) -> dict[str, object]:
+def last_json(output: str) -> dict[str, Any]:
     return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -59,11 +60,11 @@ def test_quality_reports_every_method_and_the_conversational_ones(
     monkeypatch.setattr(bench.quality, "CACHE", tmp_path / "cache")
     assert quality.main(["--dataset", str(dataset), "--methods", "bm25,hybrid", "--json"]) == 0
     plain = last_json(capsys.readouterr().out)
-    assert plain["split"] == "dev" and set(plain["results"]) == {"bm25", "hybrid"}  # type: ignore[arg-type]
+    assert plain["split"] == "dev" and set(plain["results"]) == {"bm25", "hybrid"}
     assert quality.main(["--dataset", str(dataset), "--conversational", "--json"]) == 0
     results = last_json(capsys.readouterr().out)["results"]
-    assert set(results) == set(quality.CONVERSATIONAL_METHODS)  # type: ignore[arg-type]
-    for scores in results.values():  # type: ignore[attr-defined]
+    assert set(results) == set(quality.CONVERSATIONAL_METHODS)
+    for scores in results.values():
         assert 0 <= scores["ndcg@10"] <= 1 and 0 <= scores["recall@100"] <= 1
 
 
