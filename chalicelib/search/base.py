@@ -128,3 +128,6 @@ class SearchBackend(Protocol):
         """Dense and sparse recall with the filters applied inside each leg (not after it)."""
 
     def count_chunks(self, collection: str) -> int: ...
+
+    def document_vector(self, collection: str, doc_id: str) -> list[float] | None:
+        """The stored text vector of the document's first chunk (search by an indexed file); None without one."""

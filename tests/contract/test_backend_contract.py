@@ -359,6 +359,16 @@ def test_attributes_are_stored_and_returned_as_given(backend: SearchBackend, col
     assert "Labels" not in recall(backend, collection, text="scenery", sparse=1).sparse[0].chunk.metadata
 
 
+def test_document_vector_is_the_first_chunks_stored_vector(backend: SearchBackend, collection: str) -> None:
+    put(backend, collection, "doc", [("first", [3.0, 4.0, 0.0, 0.0]), ("second", E3)])
+    vector = backend.document_vector(collection, "doc")
+    assert vector is not None
+    norm = sum(value * value for value in vector) ** 0.5
+    assert [round(value / norm, 4) for value in vector] == [0.6, 0.8, 0.0, 0.0]  # a backend may store it normalised
+    assert backend.document_vector(collection, "missing") is None
+    assert backend.document_vector("kb:ws_contract:never-created", "doc") is None
+
+
 # --- dense leg --------------------------------------------------------------------------------------------------------
 
 

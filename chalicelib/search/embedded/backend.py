@@ -105,6 +105,9 @@ class EmbeddedBackend:
     def count_chunks(self, collection: str) -> int:
         return self._store.count_chunks(collection)
 
+    def document_vector(self, collection: str, doc_id: str) -> list[float] | None:
+        return self._store.first_vector(collection, doc_id)
+
     # search ------------------------------------------------------------------------------------------------------
 
     def recall(self, collection: str, query: RecallQuery) -> RecallResult:

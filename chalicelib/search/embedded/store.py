@@ -193,6 +193,13 @@ class SqliteStore:
     def count_chunks(self, collection: str) -> int:
         return int(self._query("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,))[0][0])
 
+    def first_vector(self, collection: str, doc_id: str) -> list[float] | None:
+        rows = self._query(
+            "SELECT vector FROM chunks WHERE collection = ? AND doc_id = ? ORDER BY position LIMIT 1",
+            (collection, doc_id),
+        )
+        return np.frombuffer(rows[0][0], dtype=np.float32).tolist() if rows else None
+
     def chunk_rows(self, collection: str) -> tuple[int, list[ChunkRow]]:
         """Every chunk of the collection with the generation it was read at (one consistent snapshot)."""
         with self._lock:

@@ -447,6 +447,23 @@ class OpenSearchBackend:
         total = hits["total"]["value"] if isinstance(hits["total"], Mapping) else int(hits["total"])
         return [_record_from_json(hit["_source"]["record"]) for hit in hits["hits"]], int(total)
 
+    def document_vector(self, collection: str, doc_id: str) -> list[float] | None:
+        """The first chunk's vector as stored (L2-normalised on write, which a cosine search does not mind)."""
+        body = {
+            "size": 1,
+            "query": {"term": {"doc_id": doc_id}},
+            "sort": [{"position": "asc"}],
+            "_source": {"includes": ["vector"]},
+        }
+        with translated("read the document's vector"):
+            try:
+                hits = self._client.search(index=self.alias(collection), body=body)["hits"]["hits"]
+            except NotFoundError:
+                return None
+        if not hits or "vector" not in hits[0].get("_source", {}):
+            return None
+        return [float(value) for value in hits[0]["_source"]["vector"]]
+
     def count_chunks(self, collection: str) -> int:
         with translated("count the chunks"):
             try:
