@@ -573,6 +573,55 @@ class ContextualRetrievalRequest(_InDataset):
         return validate_messages(self.messages)
 
 
+MAX_SEMANTIC_RESULTS = 1000  # documented MaxResults range 1..1000; at most 100 files are returned (documented)
+MAX_QUERY_CHARS = 1000  # Sift's bound; the documentation states none
+MAX_ANSWER_FILES = 100
+
+
+def _default_media_types() -> list[MediaType]:
+    return ["image"]  # documented default
+
+
+class SemanticQueryRequest(_InDataset):
+    """``Query`` or ``SourceURI``, exactly one (the documentation requires one; both at once would be ambiguous).
+    ``NextToken`` is documented as no longer available: accepted, ignored."""
+
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)] | None = None
+    source_uri: FileUri | None = Field(default=None, alias="SourceURI")
+    max_results: Annotated[int, Field(ge=1, le=MAX_SEMANTIC_RESULTS)] = MAX_SEMANTIC_RESULTS
+    with_fields: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=MAX_WITH_FIELDS)
+    ] | None = None
+    media_types: Annotated[list[MediaType], Field(min_length=1, max_length=6)] = Field(
+        default_factory=_default_media_types
+    )
+    next_token: Ignored | None = None
+
+    @model_validator(mode="after")
+    def _query_or_source(self) -> SemanticQueryRequest:
+        has_query = bool(self.query and self.query.strip())
+        if has_query == (self.source_uri is not None):
+            raise InvalidParameterError("Query", "give exactly one of Query and SourceURI")
+        return self
+
+
+class ContextualAnswerRequest(RequestModel):
+    """``Files`` are File objects as ContextualRetrieval returns them, passed straight in (validated as objects)."""
+
+    project_name: ResourceName
+    messages: list[ContextualMessage]
+    files: Annotated[list[JsonObject], Field(max_length=MAX_ANSWER_FILES)] | None = None
+
+    @model_validator(mode="after")
+    def _conversation_rules(self) -> ContextualAnswerRequest:
+        validate_messages(self.messages)
+        return self
+
+    @property
+    def conversation(self) -> tuple[list[tuple[str, str]], str]:
+        return validate_messages(self.messages)
+
+
 # --- responses ------------------------------------------------------------------------------------------------------
 
 

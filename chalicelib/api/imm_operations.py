@@ -26,7 +26,7 @@ _PREFIX: Final = "/imm"
 # --- the File view ----------------------------------------------------------------------------------------------------
 
 
-def file_view(dataset: Dataset, file: MediaFile) -> dict[str, Any]:
+def file_view(dataset: Dataset, file: MediaFile, *, with_elements: bool = True) -> dict[str, Any]:
     """The documented File: what Sift computes, then every field the caller gave, as given (given fields win)."""
     record = file.record
     view: dict[str, Any] = {
@@ -50,6 +50,7 @@ def file_view(dataset: Dataset, file: MediaFile) -> dict[str, Any]:
     if file.similarity is not None:
         view["SemanticSimilarity"] = round(file.similarity, 6)
         view["SemanticTypes"] = ["content"]
+    if file.similarity is not None and with_elements:
         view["Elements"] = [
             {
                 "ObjectId": element.chunk.chunk_id,
@@ -123,9 +124,15 @@ def _get_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
     request: imm.GetFileMetaRequest = call.request
     dataset = media.get_dataset(request.project_name, request.dataset_name)
     view = file_view(dataset, media.get_file(dataset, request.uri))
-    if request.with_fields:
-        view = {key: value for key, value in view.items() if key in set(request.with_fields) | {"URI"}}
-    return {"Files": [view]}
+    return {"Files": [_projected(view, request.with_fields)]}
+
+
+def _projected(view: dict[str, Any], with_fields: list[str] | None) -> dict[str, Any]:
+    """``WithFields``: only the named fields (and ``URI``, which identifies the file); absent or null: all of them."""
+    if not with_fields:
+        return view
+    wanted = set(with_fields) | {"URI"}
+    return {key: value for key, value in view.items() if key in wanted}
 
 
 def _delete_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
@@ -155,12 +162,23 @@ def _contextual_retrieval(media: MediaService, call: Call) -> dict[str, Any]:
     return {"Results": [file_view(dataset, file) for file in files]}
 
 
+def _semantic_query(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.SemanticQueryRequest = call.request
+    dataset = media.get_dataset(request.project_name, request.dataset_name)
+    _, files = media.semantic_query(
+        dataset, query=request.query, source_uri=request.source_uri, max_results=request.max_results,
+        media_types=request.media_types,
+    )
+    return {"Files": [_projected(file_view(dataset, file, with_elements=False), request.with_fields) for file in files]}
+
+
 def _operation(name: str, model: type[RequestModel], handler: Any, memory: int = 512) -> Operation:
     return Operation(name, "POST", f"{_PREFIX}/{name}", Family.IMM, model, handler, memory, component="media")
 
 
 IMM_OPERATIONS: tuple[Operation, ...] = (
     _operation("ContextualRetrieval", imm.ContextualRetrievalRequest, _contextual_retrieval, 1024),
+    _operation("SemanticQuery", imm.SemanticQueryRequest, _semantic_query, 1024),
     _operation("CreateProject", imm.CreateProjectRequest, _create_project),
     _operation("CreateDataset", imm.CreateDatasetRequest, _create_dataset),
     _operation("ListDatasets", imm.ListDatasetsRequest, _list_datasets),

@@ -20,8 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-from collections.abc import Iterable, Mapping, Sequence
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from chalicelib.api.errors import InvalidParameterError, NotFoundError
@@ -31,9 +34,10 @@ from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.extraction import ExtractionError, detect_format, extract
 from chalicelib.core.filters import Group, parse_search_filters
 from chalicelib.core.indexing import Indexer, PreparedDocument, document_id
+from chalicelib.core.query_conditions import QueryConditions, Vocabulary
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
 from chalicelib.models.base import QueryRewriter
-from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
+from chalicelib.search.base import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
 from chalicelib.sources.base import SourceError, is_sidecar
 from chalicelib.store.base import Binding, Catalog, Dataset, JobDocument, Project
 
@@ -43,6 +47,14 @@ MAX_RESULT_FILES: Final = 10
 RECALL_DEPTH: Final = 100
 SMART_CLUSTER_FIELD: Final = "smart_cluster_ids"
 MEDIA_TYPE_FIELD: Final = "media_type"
+# SemanticQuery's conditions filter on these copies of the given fields (chunk metadata, so both recall legs see them).
+PRODUCE_TIME_FIELD: Final = "produce_time"  # wall-clock seconds since 1970 (the offset dropped, see query_conditions)
+PLACES_FIELD: Final = "places"  # every Addresses field value
+LABELS_FIELD: Final = "labels"  # every LabelName and ParentLabelName
+# SemanticQuery returns at most this many files (documented), whatever MaxResults says.
+MAX_SEMANTIC_FILES: Final = 100
+_ADDRESS_KEYS: Final = ("Country", "Province", "City", "District", "Township", "AddressLine")
+_VOCABULARY_TTL: Final = 30.0  # seconds a dataset's vocabulary is reused before it is read again
 
 _MEDIA_PREFIXES: Final = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
 _TEXT_FORMATS: Final = frozenset({"txt", "markdown", "html", "pdf", "docx", "json", "jsonl"})
@@ -76,6 +88,7 @@ class MediaService:
         dimension: int,
         *,
         rewriter: QueryRewriter | None = None,
+        query_parser: QueryParser | None = None,
     ) -> None:
         self._catalog = catalog
         self._backend = backend
@@ -84,6 +97,8 @@ class MediaService:
         self._embedding_model = embedding_model
         self._dimension = dimension
         self._rewriter = rewriter  # an LLM rewriter for the focus query; None: the local method
+        self._query_parser = query_parser  # SemanticQuery's parser; None: the local one (chalicelib.core.query_parse)
+        self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}
 
     # projects and datasets ---------------------------------------------------------------------------------------
 
@@ -205,10 +220,12 @@ class MediaService:
         result = self._retriever.retrieve_many(dataset.collection, queries.texts, query, rerank_text=queries.focus)
         return self._files(dataset, result.chunks)
 
-    def _files(self, dataset: Dataset, chunks: Sequence[RetrievedChunk]) -> list[MediaFile]:
+    def _files(
+        self, dataset: Dataset, chunks: Sequence[RetrievedChunk], limit: int = MAX_RESULT_FILES
+    ) -> list[MediaFile]:
         grouped: dict[str, list[RetrievedChunk]] = {}
         for item in chunks:
-            if item.chunk.doc_id in grouped or len(grouped) < MAX_RESULT_FILES:
+            if item.chunk.doc_id in grouped or len(grouped) < limit:
                 grouped.setdefault(item.chunk.doc_id, []).append(item)
         files: list[MediaFile] = []
         for doc_id, elements in grouped.items():
@@ -216,6 +233,76 @@ class MediaService:
             if record is not None:  # deleted between recall and now: leave it out
                 files.append(MediaFile(record, max(item.score for item in elements), tuple(elements)))
         return files
+
+    # SemanticQuery -----------------------------------------------------------------------------------------------
+
+    def semantic_query(
+        self,
+        dataset: Dataset,
+        *,
+        query: str | None,
+        source_uri: str | None = None,
+        max_results: int = MAX_SEMANTIC_FILES,
+        media_types: Sequence[str] = ("image",),
+        now: datetime | None = None,
+    ) -> tuple[QueryConditions | None, list[MediaFile]]:
+        """Files matching every condition of ``query`` (or like the file at ``source_uri``), best first.
+
+        The conditions (time, places, labels) filter inside both recall legs; what remains of the query ranks the
+        files that pass. With no remaining text the whole query ranks them (its words are the labels and places).
+        """
+        limit = min(max_results, MAX_SEMANTIC_FILES)
+        media_filter = {MEDIA_TYPE_FIELD: list(media_types)}
+        if source_uri:
+            return None, self._similar_files(dataset, source_uri, media_filter, limit)
+        text = (query or "").strip()
+        parse = self._query_parser or _local_parser()
+        conditions = parse(text, self.vocabulary(dataset), now or datetime.now())
+        filters = parse_search_filters([media_filter, *condition_filters(conditions)])
+        recall = RetrievalQuery(
+            conditions.text or text, dense_top_k=RECALL_DEPTH, sparse_top_k=RECALL_DEPTH, top_n=RECALL_DEPTH,
+            filters=filters,
+        )
+        result = self._retriever.retrieve(dataset.collection, recall)
+        return conditions, self._files(dataset, result.chunks, limit)
+
+    def vocabulary(self, dataset: Dataset) -> Vocabulary:
+        """Every label and place the dataset's files hold (read at most every 30 s per dataset; README: cost)."""
+        cached = self._vocabularies.get(dataset.collection)
+        if cached is not None and time.monotonic() - cached[0] < _VOCABULARY_TTL:
+            return cached[1]
+        labels: set[str] = set()
+        places: set[str] = set()
+        offset = 0
+        while True:
+            records, total = self._backend.list_documents(dataset.collection, offset=offset, limit=500)
+            for record in records:
+                labels.update(label_values(record.attributes))
+                places.update(place_values(record.attributes))
+            offset += len(records)
+            if not records or offset >= total:
+                break
+        vocabulary = Vocabulary(frozenset(labels), frozenset(places))
+        self._vocabularies[dataset.collection] = (time.monotonic(), vocabulary)
+        return vocabulary
+
+    def _similar_files(
+        self, dataset: Dataset, source_uri: str, media_filter: Mapping[str, Any], limit: int
+    ) -> list[MediaFile]:
+        """Files closest to the indexed file at ``source_uri`` by its stored vector, the file itself left out."""
+        doc_id = document_id(source_uri)
+        vector = self._backend.document_vector(dataset.collection, doc_id)
+        if vector is None:
+            raise NotFoundError("file", source_uri)
+        recalled = self._backend.recall(
+            dataset.collection,
+            RecallQuery("", vector, RECALL_DEPTH, 0, parse_search_filters([dict(media_filter)])),
+        )
+        hits = [
+            RetrievedChunk(hit.chunk, max(0.0, min(1.0, hit.score)))
+            for hit in recalled.dense if hit.chunk.doc_id != doc_id
+        ]
+        return self._files(dataset, hits, limit)
 
     # preparation -------------------------------------------------------------------------------------------------
 
@@ -249,7 +336,15 @@ class MediaService:
             chunks[0] = Chunk(f"{described}\n{first.text}" if described else first.text, first.headings, 0)
         else:
             chunks = [Chunk(described, (), 0)]
-        metadata: dict[str, Any] = {MEDIA_TYPE_FIELD: media_type, SMART_CLUSTER_FIELD: _cluster_ids(given)}
+        metadata: dict[str, Any] = {
+            MEDIA_TYPE_FIELD: media_type,
+            SMART_CLUSTER_FIELD: _cluster_ids(given),
+            PLACES_FIELD: place_values(given),
+            LABELS_FIELD: label_values(given),
+        }
+        produced = wall_clock(given.get("ProduceTime"))
+        if produced is not None:
+            metadata[PRODUCE_TIME_FIELD] = _seconds(produced)
         record = DocumentRecord(
             doc_id=document_id(uri), name=filename, uri=uri, content_type=content_type, size=size, version=version,
             status=DocumentStatus.INDEXED, reason=reason, title=title, metadata=metadata,
@@ -327,3 +422,65 @@ def _cluster_filter(smart_cluster_ids: Sequence[str]) -> Group | None:
 
 def _given_version(given: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(dict(given), sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+QueryParser = Callable[[str, Vocabulary, datetime], QueryConditions]
+
+
+def _local_parser() -> QueryParser:
+    from chalicelib.core.query_parse import parse_query
+
+    return lambda text, vocabulary, now: parse_query(text, vocabulary, now=now)
+
+
+def condition_filters(conditions: QueryConditions) -> list[dict[str, Any]]:
+    """SearchFilters subgroups (ANDed) for the conditions: the time range, one ``like`` per place and per label."""
+    groups: list[dict[str, Any]] = []
+    if conditions.time is not None:
+        groups.append(
+            {PRODUCE_TIME_FIELD: {"gte": _seconds(conditions.time.start), "lt": _seconds(conditions.time.end)}}
+        )
+    groups.extend({PLACES_FIELD: {"like": place}} for place in conditions.places)
+    groups.extend({LABELS_FIELD: {"like": label}} for label in conditions.labels)
+    return groups
+
+
+def place_values(given: Mapping[str, Any]) -> list[str]:
+    values: list[str] = []
+    for address in _objects(given.get("Addresses")):
+        for key in _ADDRESS_KEYS:
+            value = address.get(key)
+            if isinstance(value, str) and value.strip() and value.strip() not in values:
+                values.append(value.strip())
+    return values
+
+
+def label_values(given: Mapping[str, Any]) -> list[str]:
+    values: list[str] = []
+    for label in _objects(given.get("Labels")):
+        for key in ("LabelName", "ParentLabelName"):
+            value = label.get(key)
+            if isinstance(value, str) and value.strip() and value.strip() not in values:
+                values.append(value.strip())
+    return values
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def wall_clock(value: Any) -> datetime | None:
+    """A ProduceTime as a naive wall-clock time (offset dropped); None when absent or not RFC 3339."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=None)
+
+
+def _seconds(moment: datetime) -> float:
+    return (moment - _EPOCH).total_seconds()
+
+
+_EPOCH: Final = datetime(1970, 1, 1)
