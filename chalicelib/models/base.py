@@ -119,3 +119,21 @@ class ImageEmbedder(Protocol):
     def embed_image(self, image: bytes) -> list[float]: ...
 
     def embed_text(self, text: str) -> list[float]: ...
+
+
+# --- text generation --------------------------------------------------------------------------------------------------
+
+
+class Generator(Protocol):
+    """A chat model that writes text: a system prompt and a conversation (oldest first, ending with the user) in,
+    the model's reply out.
+
+    ContextualAnswer's generated answers need nothing more, so the protocol stays this small and a fake in the tests
+    can stand in for Bedrock. ``max_tokens`` caps the reply's length; implementations decode deterministically
+    (temperature 0) so the same documents and question give the same answer.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def generate(self, system: str, messages: Sequence[ChatMessage], *, max_tokens: int) -> str: ...
