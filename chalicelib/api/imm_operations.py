@@ -172,6 +172,14 @@ def _semantic_query(media: MediaService, call: Call) -> dict[str, Any]:
     return {"Files": [_projected(file_view(dataset, file, with_elements=False), request.with_fields) for file in files]}
 
 
+def _contextual_answer(media: MediaService, call: Call) -> dict[str, Any]:
+    request: imm.ContextualAnswerRequest = call.request
+    history, question = request.conversation
+    conversation = Conversation(tuple(ChatMessage(role, content) for role, content in history), question)
+    answer = media.contextual_answer(request.project_name, conversation, request.files or [])
+    return {"Answer": {"Content": answer.content, "References": [file.reference for file in answer.references]}}
+
+
 def _operation(name: str, model: type[RequestModel], handler: Any, memory: int = 512) -> Operation:
     return Operation(name, "POST", f"{_PREFIX}/{name}", Family.IMM, model, handler, memory, component="media")
 
@@ -179,6 +187,7 @@ def _operation(name: str, model: type[RequestModel], handler: Any, memory: int =
 IMM_OPERATIONS: tuple[Operation, ...] = (
     _operation("ContextualRetrieval", imm.ContextualRetrievalRequest, _contextual_retrieval, 1024),
     _operation("SemanticQuery", imm.SemanticQueryRequest, _semantic_query, 1024),
+    _operation("ContextualAnswer", imm.ContextualAnswerRequest, _contextual_answer, 1024),
     _operation("CreateProject", imm.CreateProjectRequest, _create_project),
     _operation("CreateDataset", imm.CreateDatasetRequest, _create_dataset),
     _operation("ListDatasets", imm.ListDatasetsRequest, _list_datasets),

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from chalicelib.api.errors import InvalidParameterError, NotFoundError
+from chalicelib.core.answer import Answer, Answerer, ExtractiveAnswerer, answer_files
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_blocks
 from chalicelib.core.clock import utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
@@ -89,6 +90,7 @@ class MediaService:
         *,
         rewriter: QueryRewriter | None = None,
         query_parser: QueryParser | None = None,
+        answerer: Answerer | None = None,
     ) -> None:
         self._catalog = catalog
         self._backend = backend
@@ -99,6 +101,7 @@ class MediaService:
         self._rewriter = rewriter  # an LLM rewriter for the focus query; None: the local method
         self._query_parser = query_parser  # SemanticQuery's parser; None: the local one (chalicelib.core.query_parse)
         self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}
+        self._answerer = answerer or ExtractiveAnswerer()  # ContextualAnswer's; an LLM one when configured
 
     # projects and datasets ---------------------------------------------------------------------------------------
 
@@ -233,6 +236,15 @@ class MediaService:
             if record is not None:  # deleted between recall and now: leave it out
                 files.append(MediaFile(record, max(item.score for item in elements), tuple(elements)))
         return files
+
+    # ContextualAnswer --------------------------------------------------------------------------------------------
+
+    def contextual_answer(
+        self, project_name: str, conversation: Conversation, files: Sequence[Mapping[str, Any]]
+    ) -> Answer:
+        """An answer grounded in ``files`` (ContextualRetrieval's Results, passed straight in), citing those used."""
+        self.get_project(project_name)
+        return self._answerer.answer(conversation, answer_files(files))
 
     # SemanticQuery -----------------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Amazon Bedrock implementations of the model protocols in ``chalicelib.models.base``.
 
-Every class takes its boto3 client through the constructor (``bedrock-runtime`` for the embedders and the
-rewriter, ``bedrock-agent-runtime`` for the reranker); nothing here creates a client, so tests can hand in a
+Every class takes its boto3 client through the constructor (``bedrock-runtime`` for the embedders, the rewriter and
+the generator, ``bedrock-agent-runtime`` for the reranker); nothing here creates a client, so tests can hand in a
 stubbed client and the app decides region, credentials and botocore retry settings.
 
 Errors are translated once, in ``call_bedrock``:
@@ -401,6 +401,36 @@ REWRITE_SYSTEM_PROMPT: Final = (
 )
 
 
+def converse_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """``messages`` as Converse wants them: starting with a user turn, roles alternating.
+
+    Any role other than ``assistant`` counts as ``user``; blank messages are dropped; consecutive turns of one role
+    are joined with a blank line; a conversation that opens with the assistant gets a placeholder user turn first.
+    ``ValueError`` if nothing is left: Converse refuses an empty message list.
+    """
+    merged: list[tuple[str, str]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        text = message.content.strip()
+        if not text:
+            continue
+        if merged and merged[-1][0] == role:
+            merged[-1] = (role, f"{merged[-1][1]}\n\n{text}")
+        else:
+            merged.append((role, text))
+    if not merged:
+        raise ValueError("a Converse request needs at least one non-blank message")
+    if merged[0][0] != "user":
+        merged.insert(0, ("user", "(earlier conversation omitted)"))
+    return [{"role": role, "content": [{"text": text}]} for role, text in merged]
+
+
+def converse_text(response: Mapping[str, Any]) -> str:
+    """The text blocks of a Converse response's output message, joined and stripped (``""`` if there are none)."""
+    content = response.get("output", {}).get("message", {}).get("content", [])
+    return "".join(str(block.get("text", "")) for block in content if isinstance(block, dict)).strip()
+
+
 class ConverseRewriter(_BedrockModel):
     """A ``QueryRewriter`` on the Bedrock ``Converse`` API (any chat model or inference profile).
 
@@ -432,21 +462,7 @@ class ConverseRewriter(_BedrockModel):
 
     def messages(self, history: Sequence[ChatMessage], query: str) -> list[dict[str, Any]]:
         recent = history[-self._history_turns :] if self._history_turns > 0 else []
-        turns: list[tuple[str, str]] = [
-            ("assistant" if message.role == "assistant" else "user", message.content.strip()) for message in recent
-        ]
-        turns.append(("user", f"Latest question: {query.strip()}"))
-        merged: list[tuple[str, str]] = []
-        for role, text in turns:
-            if not text:
-                continue
-            if merged and merged[-1][0] == role:
-                merged[-1] = (role, f"{merged[-1][1]}\n\n{text}")
-            else:
-                merged.append((role, text))
-        if merged[0][0] != "user":
-            merged.insert(0, ("user", "(earlier conversation omitted)"))
-        return [{"role": role, "content": [{"text": text}]} for role, text in merged]
+        return converse_messages([*recent, ChatMessage("user", f"Latest question: {query.strip()}")])
 
     def rewrite(self, history: Sequence[ChatMessage], query: str) -> str:
         params = {
@@ -455,9 +471,7 @@ class ConverseRewriter(_BedrockModel):
             "messages": self.messages(history, query),
             "inferenceConfig": {"maxTokens": self._max_tokens, "temperature": 0.0},
         }
-        response = self._call(f"Converse({self._model_id})", lambda: dict(self._client.converse(**params)))
-        content = response.get("output", {}).get("message", {}).get("content", [])
-        text = "".join(block.get("text", "") for block in content if isinstance(block, dict)).strip()
+        text = converse_text(self._call(f"Converse({self._model_id})", lambda: dict(self._client.converse(**params))))
         if not text:
             raise InternalError(f"Bedrock model {self._model_id} returned an empty query rewrite")
         return text
@@ -648,3 +662,48 @@ def build_image_embedder(client: Any, model_id: str, **options: Any) -> ImageEmb
     if factory is None:
         raise ValueError(f"Bedrock model {model_id!r} ({family}) is not an image embedder")
     return factory(client, model_id, **options)
+
+
+# --- generator --------------------------------------------------------------------------------------------------------
+
+
+class ConverseGenerator(_BedrockModel):
+    """A ``Generator`` on the Bedrock ``Converse`` API (any chat model or inference profile), for ContextualAnswer.
+
+    The system prompt goes in Converse's ``system`` field, where chat models give it more weight than a user turn,
+    and the messages are made to alternate by ``converse_messages`` (the same rules as ``ConverseRewriter``).
+    Decoding is greedy (``temperature`` 0): an answer grounded in documents should not vary between calls. Empty
+    output raises ``InternalError`` rather than returning ``""``: the caller cannot tell an empty reply from a broken
+    model, and must not mistake it for an answer.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        model_id: str,
+        *,
+        sleep: Sleep = time.sleep,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay: float = DEFAULT_BASE_DELAY,
+    ) -> None:
+        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
+        self._model_id = model_id
+
+    @property
+    def name(self) -> str:
+        return self._model_id
+
+    def generate(self, system: str, messages: Sequence[ChatMessage], *, max_tokens: int) -> str:
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be positive, got {max_tokens!r}")
+        params: dict[str, Any] = {
+            "modelId": self._model_id,
+            "messages": converse_messages(messages),
+            "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0.0},
+        }
+        if system.strip():  # Converse rejects an empty system text block
+            params["system"] = [{"text": system}]
+        text = converse_text(self._call(f"Converse({self._model_id})", lambda: dict(self._client.converse(**params))))
+        if not text:
+            raise InternalError(f"Bedrock model {self._model_id} returned an empty reply")
+        return text

@@ -38,7 +38,7 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
         )
     } | {
         f"/imm/{name}" for name in (
-            "ContextualRetrieval", "SemanticQuery", "CreateProject", "CreateDataset", "ListDatasets", "CreateBinding", "IndexFileMeta",
+            "ContextualRetrieval", "SemanticQuery", "ContextualAnswer", "CreateProject", "CreateDataset", "ListDatasets", "CreateBinding", "IndexFileMeta",
             "BatchIndexFileMeta", "GetFileMeta", "DeleteFileMeta", "BatchDeleteFileMeta",
         )
     }
