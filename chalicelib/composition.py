@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from chalicelib.core.images import ImageQueryEmbedder
     from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.core.services import Services
-    from chalicelib.models.base import Embedder, ImageEmbedder, QueryRewriter, Reranker
+    from chalicelib.core.answer import Answerer
+    from chalicelib.core.media import QueryParser
+    from chalicelib.models.base import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
     from chalicelib.models.registry import RerankerRegistry
     from chalicelib.search.base import SearchBackend
     from chalicelib.sources.base import ObjectSource
@@ -119,10 +121,36 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     )
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
     llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
+    generator = build_generator(settings, clients)
     media = MediaService(
-        catalog, backend, indexer, retriever, embedder.name, embedder.dimension, rewriter=llm_rewriter
+        catalog, backend, indexer, retriever, embedder.name, embedder.dimension, rewriter=llm_rewriter,
+        query_parser=_generated_query_parser(generator) if generator else None,
+        answerer=_generated_answerer(generator) if generator else None,
     )
     return Services(knowledge_bases, media)
+
+
+def build_generator(settings: Settings, clients: AwsClients | None = None) -> Generator | None:
+    """The chat model of ContextualAnswer and SemanticQuery parsing; None: the local answerer and parser."""
+    model_id = bedrock_model_id(settings.generator)
+    if model_id is None:
+        return None
+    from chalicelib.models.bedrock import ConverseGenerator
+
+    return ConverseGenerator((clients or AwsClients(settings)).bedrock_runtime, model_id)
+
+
+def _generated_query_parser(generator: Generator) -> QueryParser:
+    from chalicelib.core.llm_query_parse import GeneratedQueryParser
+    from chalicelib.core.query_parse import parse_query
+
+    return GeneratedQueryParser(generator, lambda text, vocabulary, now: parse_query(text, vocabulary, now=now))
+
+
+def _generated_answerer(generator: Generator) -> Answerer:
+    from chalicelib.core.answer import GeneratedAnswerer
+
+    return GeneratedAnswerer(generator)
 
 
 # --- storage ----------------------------------------------------------------------------------------------------------

@@ -286,3 +286,37 @@ def test_dev_serves_the_media_side_from_opensearch(session: boto3.Session, monke
     assert reply.body["Results"][0]["URI"] == ticket["URI"]
     assert reply.body["Results"][0]["SemanticSimilarity"] == pytest.approx(0.88)
     assert stored.body["Files"][0]["Labels"] == lake["Labels"]
+
+
+def test_dev_answers_with_bedrock_converse_citing_the_files_it_used(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIFT_GENERATOR on dev: the documents go to Converse as data, its citations come back as References."""
+    bedrock, node = StubbedBedrock(session), InMemoryOpenSearch()
+    reply = json.dumps({"answer": "An adult ticket costs 60 yuan.", "citations": [2]})
+    bedrock.runtime_stub.add_response(
+        "converse",
+        {"output": {"message": {"role": "assistant", "content": [{"text": reply}]}}, "stopReason": "end_turn",
+         "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}, "metrics": {"latencyMs": 1}},
+        {"modelId": DEV_ENVIRONMENT["SIFT_GENERATOR"].removeprefix("bedrock:"), "system": ANY, "messages": ANY,
+         "inferenceConfig": ANY},
+    )
+    files = [
+        {"ProjectName": "travel", "DatasetName": "guides", "ObjectId": "lake", "URI": "s3://bucket-a/lake.txt",
+         "Elements": [{"ElementContents": [{"Type": "text", "Content": "West Lake is in Hangzhou."}]}]},
+        {"ProjectName": "travel", "DatasetName": "guides", "ObjectId": "palace", "URI": "s3://bucket-a/palace.txt",
+         "Elements": [{"ElementContents": [{"Type": "text", "Content": "A ticket costs 60 yuan."}]}]},
+    ]
+    with dev_stage(session, bedrock, node, monkeypatch) as api:
+        assert api.post("/imm/CreateProject", {"ProjectName": "travel"}).status == 200
+        answer = api.post("/imm/ContextualAnswer", {
+            "ProjectName": "travel", "Messages": [{"Role": "user", "Content": "How much is the ticket?"}],
+            "Files": files,
+        })
+    bedrock.assert_all_called()
+    assert answer.status == 200, answer.body
+    assert answer.body["Answer"] == {
+        "Content": "An adult ticket costs 60 yuan.",
+        "References": [{"ProjectName": "travel", "DatasetName": "guides", "ObjectId": "palace",
+                        "URI": "s3://bucket-a/palace.txt"}],
+    }
