@@ -18,11 +18,11 @@ from chalicelib.settings import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.core.answer import Answerer
     from chalicelib.core.images import ImageQueryEmbedder
     from chalicelib.core.knowledge_base import KnowledgeBaseService
-    from chalicelib.core.services import Services
-    from chalicelib.core.answer import Answerer
     from chalicelib.core.media import QueryParser
+    from chalicelib.core.services import Services
     from chalicelib.models.base import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
     from chalicelib.models.registry import RerankerRegistry
     from chalicelib.search.base import SearchBackend
