@@ -508,7 +508,11 @@ _RULES: Final = (
     _rule(rf"{_CN_MONTH}份?", _build_yearless_month),
     _rule(rf"{_B}{_EN_MONTH}\s*{_EN_DAY}", _build_date),
     _rule(rf"{_B}{_EN_DAY}\s+of\s+{_EN_MONTH}", _build_date),
-    _rule(rf"{_B}(?:(?:in|during|from)\s+|(?P<which>last|this)\s+){_EN_MONTH}", _build_yearless_month),
+    # Not when a year follows: "in April 2021" is April 2021 (the month-and-year rule's), not April plus 2021.
+    _rule(
+        rf"{_B}(?:(?:in|during|from)\s+|(?P<which>last|this)\s+){_EN_MONTH}(?!\s*,?\s*\d{{4}})",
+        _build_yearless_month,
+    ),
     # a bare number, last
     _rule(
         rf"(?<![0-9A-Za-z.$¥€£#第])(?<!\d[-/]){_YEAR4}(?!\.?\d)(?![-/]\d)(?![A-Za-z]){_UNITS_AFTER_NUMBER}",

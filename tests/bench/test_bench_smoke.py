@@ -72,3 +72,14 @@ def test_cost_reports_one_msearch_per_retrieve(dataset: Path, capsys: pytest.Cap
     assert cost.main(["--dataset", str(dataset), "--documents", "6", "--queries", "3", "--json"]) == 0
     report = json.dumps(last_json(capsys.readouterr().out))
     assert "_msearch" in report
+
+
+def test_answer_reports_the_share_of_answers_citing_a_relevant_file(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import answer
+
+    monkeypatch.setattr(bench.quality, "CACHE", tmp_path / "cache")
+    assert answer.main(["--dataset", str(dataset), "--json"]) == 0
+    report = json.dumps(last_json(capsys.readouterr().out))
+    assert "not_found" in report or "not found" in report

@@ -57,6 +57,10 @@ TIME_CASES = [
     ("2021-04", NOW, d(2021, 4), d(2021, 5), "2021-04"),
     ("2021/4", NOW, d(2021, 4), d(2021, 5), "2021/4"),
     ("April 2021", NOW, d(2021, 4), d(2021, 5), "April 2021"),
+    # a preposition before month and year must not split them into "April" (this year) plus "2021" (found by bench)
+    ("in April 2021", NOW, d(2021, 4), d(2021, 5), "April 2021"),
+    ("during May 2019", NOW, d(2019, 5), d(2019, 6), "May 2019"),
+    ("from October, 2020", NOW, d(2020, 10), d(2020, 11), "October, 2020"),
     ("Apr 2021", NOW, d(2021, 4), d(2021, 5), "Apr 2021"),
     ("apr. 2021", NOW, d(2021, 4), d(2021, 5), "apr. 2021"),
     ("April of 2021", NOW, d(2021, 4), d(2021, 5), "April of 2021"),
