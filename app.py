@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, IAMAuthorizer, Response
 
 from chalicelib.api.operations import OPERATIONS, Operation, invoke
 from chalicelib.core.events import ObjectEvent, parse_eventbridge_s3
 from chalicelib.settings import service
 
 app = Chalice(app_name="sift")
+# Debug output (tracebacks in responses) only ever on the local stage, and only when asked for.
 app.debug = os.environ.get("SIFT_STAGE", "local") == "local" and os.environ.get("SIFT_DEBUG") == "true"
+
+# Every deployed route requires SigV4-signed requests (AWS_IAM): callers need execute-api:Invoke on it. The
+# authorizer is attached unconditionally, so no stage can be deployed open; `chalice local` cannot check IAM and lets
+# requests through with a warning per request, which is silenced here (the local stage is a laptop's, unauthenticated
+# by design).
+IAM = IAMAuthorizer()
+warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
 
 # Chalice refuses bodies of content types a route does not list; Sift reads the raw body itself and answers a
 # malformed one with the documented error envelope, so every common type is let through.
@@ -60,7 +69,9 @@ def _lambda_handler(operation: Operation) -> Any:
 
 
 for _operation in OPERATIONS:
-    app.route(_operation.path, methods=[_operation.method], content_types=_CONTENT_TYPES)(_http_view(_operation))
+    app.route(_operation.path, methods=[_operation.method], content_types=_CONTENT_TYPES, authorizer=IAM)(
+        _http_view(_operation)
+    )
     app.lambda_function(name=_operation.name)(_lambda_handler(_operation))
 
 

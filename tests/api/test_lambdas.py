@@ -137,3 +137,12 @@ def test_lambda_payload_that_is_not_an_object_returns_the_error_envelope(api: Ap
 def test_lambda_workspace_id_must_be_a_string(api: Api, workspace: Any) -> None:
     result = api.invoke("CreateIndex", {"WorkspaceId": workspace, "Name": "typed"})
     assert_error(_Reply(result), 400, "Index.InvalidParameter", field="WorkspaceId")
+
+
+def test_every_route_requires_iam_authorization() -> None:
+    from chalice import IAMAuthorizer
+
+    from app import app
+
+    entries = [entry for methods in app.routes.values() for entry in methods.values()]
+    assert entries and all(isinstance(entry.authorizer, IAMAuthorizer) for entry in entries)
