@@ -62,7 +62,10 @@ class GeneratedQueryParser:
         )
         proposal = _json_object(reply)
         if proposal is None:
-            logger.warning("the LLM's condition proposal is not JSON; the local parser answers", extra={"reply": reply})
+            # The reply may repeat the query (user content): log its size, never its text.
+            logger.warning(
+                "the LLM's condition proposal is not JSON; the local parser answers", extra={"reply_chars": len(reply)}
+            )
             return self._local(query, vocabulary, now)
         return validated(proposal, vocabulary)
 
