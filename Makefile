@@ -42,10 +42,12 @@ bench-speed: install
 bench-cost: install
 	$(BIN)/python -m bench.cost --dataset ../shared/datasets/scifact
 
-# The Lambda deployment package and SAM template of an AWS stage, as `chalice deploy` would upload them.
+# The Lambda deployment package and the SAM template of an AWS stage with the resources of infra/resources.json merged
+# in (regenerate them with `python -m scripts.build_infra`); deploy it with `--parameter-overrides Stage=$(STAGE)`.
 STAGE ?= dev
 package: install
-	$(BIN)/chalice package --stage $(STAGE) dist/$(STAGE)
+	$(BIN)/python -m scripts.build_infra --check
+	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json dist/$(STAGE)
 
 clean:
 	rm -rf .sift .bench-cache

@@ -45,6 +45,7 @@ def _http_view(operation: Operation) -> Any:
             query_params=dict(request.query_params or {}),
             body=request.raw_body if operation.method != "GET" else None,
             request_id=context.get("requestId"),
+            lambda_context=app.lambda_context,
         )
         return Response(body=json.dumps(result.body, ensure_ascii=False), status_code=result.status,
                         headers={"Content-Type": "application/json; charset=utf-8"})
@@ -61,7 +62,7 @@ def _lambda_handler(operation: Operation) -> Any:
             body = {key: value for key, value in event.items() if key != "WorkspaceId"}
             path_params = {"WorkspaceId": event.get("WorkspaceId", "")}
         result = invoke(service, operation, path_params=path_params, body=body,
-                        request_id=getattr(context, "aws_request_id", None))
+                        request_id=getattr(context, "aws_request_id", None), lambda_context=context)
         return result.body
 
     handler.__name__ = operation.name
@@ -81,7 +82,22 @@ for _operation in OPERATIONS:
 def on_object_event(event: Any) -> dict[str, Any]:
     """S3 → EventBridge → index or remove the object in every knowledge base (SourceURI) and dataset (binding) that
     holds it."""
-    object_event: ObjectEvent = parse_eventbridge_s3(event.to_dict())
-    if object_event.created:
-        return service().on_object_created(object_event.uri)
-    return service().on_object_removed(object_event.uri)
+    from chalicelib import observability
+
+    context = getattr(event, "context", None)
+    request_id = str(getattr(context, "aws_request_id", "") or "event")
+    with observability.request_scope("OnObjectEvent", family="event", request_id=request_id, lambda_context=context):
+        object_event: ObjectEvent = parse_eventbridge_s3(event.to_dict())
+        if object_event.created:
+            result = service().on_object_created(object_event.uri)
+            observability.record_document_outcomes(result["indexed"])
+            return result
+        return service().on_object_removed(object_event.uri)
+
+
+@app.lambda_function(name="IndexingTasks")
+def indexing_tasks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda task of infra/batch_index.asl.json and infra/reindex.asl.json: ``event["Task"]`` names the step."""
+    from chalicelib.workflows import run_task  # imported on use: app stays cheap to import
+
+    return run_task(event)

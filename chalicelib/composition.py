@@ -18,9 +18,11 @@ from chalicelib.settings import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from chalicelib.core.answer import Answerer
     from chalicelib.core.images import ImageQueryEmbedder
-    from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.core.knowledge_base import KnowledgeBaseService, KnowledgeBaseUpdates
     from chalicelib.core.media import QueryParser
     from chalicelib.core.services import Services
     from chalicelib.models.base import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.search.base import SearchBackend
     from chalicelib.sources.base import ObjectSource
     from chalicelib.store.base import Catalog
+    from chalicelib.workflows.runner import StepFunctionsJobRunner
 
 # Bedrock adapters back off on throttling themselves (chalicelib.models.bedrock); botocore adds one retry of its own
 # for connection errors. Timeouts stay well inside the API Gateway limit of 29 s.
@@ -55,6 +58,12 @@ class AwsClients:
         import boto3
 
         return boto3.client("dynamodb")
+
+    @functools.cached_property
+    def stepfunctions(self) -> Any:
+        import boto3
+
+        return boto3.client("stepfunctions")
 
     @functools.cached_property
     def bedrock_runtime(self) -> Any:
@@ -118,6 +127,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension,
         image_embedding_model=image_embedder.name if image_embedder else "",
         image_dimension=image_embedder.dimension if image_embedder else 0,
+        updates=build_knowledge_base_updates(settings, clients),
     )
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
     llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
@@ -127,7 +137,34 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         query_parser=_generated_query_parser(generator) if generator else None,
         answerer=_generated_answerer(generator) if generator else None,
     )
+    runner = build_job_runner(settings, clients)
+    if runner is not None:  # else both keep running their jobs in-process
+        knowledge_bases.job_runner = runner
+        media.job_runner = runner
     return Services(knowledge_bases, media)
+
+
+def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> StepFunctionsJobRunner | None:
+    """The Step Functions runner when ``SIFT_JOB_RUNNER=stepfunctions``; None: jobs run in-process."""
+    if settings.job_runner != "stepfunctions":
+        return None
+    from chalicelib.workflows.runner import StepFunctionsJobRunner
+
+    return StepFunctionsJobRunner(
+        (clients or AwsClients(settings)).stepfunctions, settings.batch_index_state_machine,
+        settings.reindex_state_machine,
+    )
+
+
+def build_knowledge_base_updates(settings: Settings, clients: AwsClients | None = None) -> KnowledgeBaseUpdates:
+    """The conditional record writes a reindex swaps versions with, on the configured catalog."""
+    if settings.catalog == "dynamodb":
+        from chalicelib.workflows.records import DynamoDbKnowledgeBaseUpdates
+
+        return DynamoDbKnowledgeBaseUpdates((clients or AwsClients(settings)).dynamodb, settings.catalog_table)
+    from chalicelib.workflows.records import SqliteKnowledgeBaseUpdates
+
+    return SqliteKnowledgeBaseUpdates(_sqlite_catalog_path(settings))
 
 
 def build_generator(settings: Settings, clients: AwsClients | None = None) -> Generator | None:
@@ -189,7 +226,11 @@ def build_catalog(settings: Settings, clients: AwsClients | None = None) -> Cata
         return DynamoDbCatalog((clients or AwsClients(settings)).dynamodb, settings.catalog_table)
     from chalicelib.store.sqlite import SqliteCatalog
 
-    return SqliteCatalog(settings.data_dir / "catalog.db")
+    return SqliteCatalog(_sqlite_catalog_path(settings))
+
+
+def _sqlite_catalog_path(settings: Settings) -> Path:
+    return settings.data_dir / "catalog.db"
 
 
 # --- models -----------------------------------------------------------------------------------------------------------

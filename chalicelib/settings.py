@@ -69,6 +69,11 @@ class Settings:
     knn: KnnSettings = field(default_factory=KnnSettings)
     region: str = ""
     debug: bool = False
+    # Where indexing jobs, bindings' initial indexing and reindexes run: ``inprocess`` (inside the request, the local
+    # stage) or ``stepfunctions`` (the state machines of infra/, started by ``chalicelib.workflows``; their ARNs below).
+    job_runner: str = "inprocess"
+    batch_index_state_machine: str = ""
+    reindex_state_machine: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,7 +131,21 @@ class Settings:
             knn=knn,
             region=region,
             debug=_boolean(env, "SIFT_DEBUG"),
+            **_job_runner(env),
         )
+
+
+def _job_runner(env: Mapping[str, str]) -> dict[str, str]:
+    """``SIFT_JOB_RUNNER`` and, for ``stepfunctions``, the two state machine ARNs it needs."""
+    runner = _choice(env, "SIFT_JOB_RUNNER", "inprocess", ("inprocess", "stepfunctions"))
+    batch = env.get("SIFT_BATCH_INDEX_STATE_MACHINE", "").strip()
+    reindex = env.get("SIFT_REINDEX_STATE_MACHINE", "").strip()
+    if runner == "stepfunctions":
+        missing = [name for name, value in (("SIFT_BATCH_INDEX_STATE_MACHINE", batch),
+                                            ("SIFT_REINDEX_STATE_MACHINE", reindex)) if not value.startswith("arn:")]
+        if missing:
+            raise ConfigurationError(f"SIFT_JOB_RUNNER=stepfunctions needs state machine ARNs in {', '.join(missing)}")
+    return {"job_runner": runner, "batch_index_state_machine": batch, "reindex_state_machine": reindex}
 
 
 def bedrock_model_id(selector: str) -> str | None:

@@ -14,6 +14,11 @@ from chalicelib.api.errors import InvalidParameterError
 
 # The largest request body any operation accepts; larger bodies are refused before parsing.
 MAX_BODY_BYTES = 1024 * 1024
+# The deepest nesting of arrays and objects a request may have (the body object itself is level 1). Every documented
+# request is far shallower — a SearchFilters tree at its deepest is about a dozen levels, an IMM File half that — and
+# the bound keeps a hostile body from reaching Python's recursion limit in the parser or wherever the value is walked
+# later (validation, hashing, storage, the response), which would otherwise surface as a 500.
+MAX_BODY_DEPTH = 64
 
 
 class RequestModel(BaseModel):
@@ -78,9 +83,40 @@ def decode_json_body(raw: bytes | None) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise InvalidParameterError("body", f"is not valid JSON ({reason})") from None
+    except RecursionError:  # nested deeper than the parser can go: far beyond MAX_BODY_DEPTH
+        raise _too_deep() from None
     if not isinstance(body, dict):
         raise InvalidParameterError("body", "must be a JSON object")
+    _check_depth(body)
     return body
+
+
+def check_body_limits(payload: Mapping[str, Any]) -> None:
+    """``MAX_BODY_DEPTH`` and ``MAX_BODY_BYTES`` (measured as compact JSON) for parameters that did not arrive as a raw
+    body — a direct Lambda event — so that it meets the limits an HTTP body meets in ``decode_json_body``."""
+    _check_depth(payload)
+    try:
+        size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
+    except (TypeError, ValueError):  # not JSON at all (a circular structure): the validation will refuse it
+        return
+    if size > MAX_BODY_BYTES:
+        raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
+
+
+def _check_depth(value: object) -> None:
+    """Iterative, so that checking a deep value cannot itself hit the recursion limit. Only containers are queued."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        for child in item.values() if isinstance(item, Mapping) else item:
+            if isinstance(child, dict | list | tuple | Mapping):
+                if depth >= MAX_BODY_DEPTH:
+                    raise _too_deep()
+                pending.append((child, depth + 1))
+
+
+def _too_deep() -> InvalidParameterError:
+    return InvalidParameterError("body", f"must not nest arrays and objects more than {MAX_BODY_DEPTH} levels deep")
 
 
 def _reject_constant(name: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from chalicelib import observability
 from chalicelib.api import imm
 from chalicelib.api.calls import Call, Operation
 from chalicelib.api.common import RequestModel
@@ -106,6 +107,7 @@ def _index_files(media: MediaService, call: Call, files: list[imm.FileInput]) ->
     request: imm.IndexFileMetaRequest | imm.BatchIndexFileMetaRequest = call.request
     dataset = media.get_dataset(request.project_name, request.dataset_name)
     outcomes = media.index_files(dataset, [file.given_fields() for file in files])
+    observability.record_document_outcomes(outcome.status for outcome in outcomes)
     return {
         "EventId": f"{call.request_id}-index",
         "Files": [_outcome_view(file.uri, outcome) for file, outcome in zip(files, outcomes)],

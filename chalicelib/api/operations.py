@@ -7,15 +7,15 @@ Chalice: the adapter hands over plain values.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import observability
 from chalicelib.api import bailian
 from chalicelib.api.calls import Call, Operation
-from chalicelib.api.common import decode_json_body, parse_request
+from chalicelib.api.common import check_body_limits, decode_json_body, parse_request
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
 from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError
 from chalicelib.api.imm_operations import IMM_OPERATIONS
@@ -27,7 +27,6 @@ from chalicelib.models.base import ChatMessage, RerankMode
 from chalicelib.search.base import DocumentRecord
 from chalicelib.store.base import KnowledgeBase
 
-logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -43,31 +42,47 @@ def invoke(
     query_params: Mapping[str, str] | None = None,
     body: bytes | object = None,
     request_id: str | None = None,
+    lambda_context: object | None = None,
 ) -> Response:
-    """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status."""
+    """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status.
+
+    Each call is observed (``chalicelib.observability``): one JSON log line with the RequestId, the request's metrics
+    and a trace subsegment. ``lambda_context`` (the Lambda's, when there is one) adds the Lambda request id to the log.
+    """
     request_id = request_id or new_request_id()
-    try:
-        payload = _payload(body)
-        lenient = operation.method == "GET"  # query strings carry numbers as text
-        if operation.method == "GET":  # a POST takes its parameters from the JSON body only
-            payload.update(query_params or {})
-        workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
-        request = parse_request(operation.request_model, payload, strict=not lenient)
-        component = getattr(service(), operation.component)
-        data = operation.handler(component, Call(workspace_id, request, request_id, payload))
-        return Response(200, success(operation.family, data, request_id))
-    except ServiceError as error:
-        return Response(error.kind.status, failure(operation.family, error, request_id))
-    except Exception:  # the last line of defence: log it with the RequestId, never leak internals
-        logger.exception("unhandled error", extra={"operation": operation.name, "request_id": request_id})
-        return Response(500, failure(operation.family, InternalError(INTERNAL_MESSAGE), request_id))
+    with observability.request_scope(
+        operation.name, family=operation.family.value, request_id=request_id, lambda_context=lambda_context
+    ) as telemetry:
+        try:
+            payload = _payload(body)
+            lenient = operation.method == "GET"  # query strings carry numbers as text
+            if operation.method == "GET":  # a POST takes its parameters from the JSON body only
+                payload.update(query_params or {})
+            workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
+            request = parse_request(operation.request_model, payload, strict=not lenient)
+            query = getattr(request, "query", None)
+            if isinstance(query, str):  # its size, never its text: queries are the caller's content
+                observability.annotate(query_chars=len(query))
+            component = getattr(service(), operation.component)
+            data = operation.handler(component, Call(workspace_id, request, request_id, payload))
+            response = Response(200, success(operation.family, data, request_id))
+            telemetry.finish(response.status)
+        except ServiceError as error:
+            response = Response(error.kind.status, failure(operation.family, error, request_id))
+            telemetry.finish(response.status, response.body["Code"], error_field=getattr(error, "field", None))
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: logged with the RequestId, never leaked
+            response = Response(500, failure(operation.family, InternalError(INTERNAL_MESSAGE), request_id))
+            telemetry.finish(response.status, response.body["Code"], exception=exc)
+    return response
 
 
 def _payload(body: bytes | object) -> dict[str, Any]:
-    """The request parameters: a raw HTTP body is decoded; a direct Lambda event must already be an object."""
+    """The request parameters: a raw HTTP body is decoded; a direct Lambda event must already be an object. Both meet
+    the same limits (``MAX_BODY_BYTES``, ``MAX_BODY_DEPTH``)."""
     if body is None or isinstance(body, bytes):
         return decode_json_body(body)
     if isinstance(body, Mapping):
+        check_body_limits(body)
         return dict(body)
     raise InvalidParameterError("body", "must be a JSON object")
 
@@ -159,6 +174,8 @@ def _delete_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 def _submit_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
     request: bailian.SubmitJobRequest = call.request
     job = service.submit_job(call.workspace_id, request.index_id, request.source_uris)
+    # The in-process runner has run the job by now; a job still running reports its documents where it finishes.
+    observability.record_document_outcomes(document.status for document in job.documents)
     return {"Id": job.job_id, "Status": job.status.value}
 
 

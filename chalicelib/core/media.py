@@ -23,14 +23,14 @@ import mimetypes
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from chalicelib.api.errors import InvalidParameterError, NotFoundError
 from chalicelib.core.answer import Answer, Answerer, ExtractiveAnswerer, answer_files
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_blocks
-from chalicelib.core.clock import utc_now
+from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.extraction import ExtractionError, detect_format, extract
 from chalicelib.core.filters import Group, parse_search_filters
@@ -59,6 +59,13 @@ _VOCABULARY_TTL: Final = 30.0  # seconds a dataset's vocabulary is reused before
 
 _MEDIA_PREFIXES: Final = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
 _TEXT_FORMATS: Final = frozenset({"txt", "markdown", "html", "pdf", "docx", "json", "jsonl"})
+
+
+class BindingRunner(Protocol):
+    """Runs a binding's initial indexing elsewhere (Step Functions on AWS: ``chalicelib.workflows``)."""
+
+    def start_binding(self, job_id: str, binding: Binding) -> None:
+        """Index every object under ``binding.uri`` into its dataset; the binding's state tells the outcome."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,8 @@ class MediaService:
         self._query_parser = query_parser  # SemanticQuery's parser; None: the local one (chalicelib.core.query_parse)
         self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}
         self._answerer = answerer or ExtractiveAnswerer()  # ContextualAnswer's; an LLM one when configured
+        # None: a binding's initial indexing runs inside CreateBinding (the local stage); else the runner starts it.
+        self.job_runner: BindingRunner | None = None
 
     # projects and datasets ---------------------------------------------------------------------------------------
 
@@ -156,8 +165,38 @@ class MediaService:
         now = utc_now()
         binding = Binding(project_name, dataset_name, uri, "Running", now, now)
         self._catalog.create_binding(binding)
-        self.index_files(dataset, [{"URI": item} for item in uris])
+        if self.job_runner is not None:
+            try:
+                self.job_runner.start_binding(new_id("job"), binding)
+            except Exception as exc:
+                self.finish_binding(project_name, dataset_name, uri, [], error=getattr(exc, "message", str(exc)))
+                raise
+        else:
+            self.index_files(dataset, [{"URI": item} for item in uris])
         return self._catalog.get_binding(project_name, dataset_name, uri) or binding
+
+    def index_uris(self, project_name: str, dataset_name: str, uris: Sequence[str]) -> list[JobDocument]:
+        """Index objects by URI, as a binding does (a batch of the binding's initial indexing on Step Functions)."""
+        dataset = self.get_dataset(project_name, dataset_name)
+        return self.index_files(dataset, [{"URI": uri} for uri in uris if not is_sidecar(uri)])
+
+    def finish_binding(
+        self, project_name: str, dataset_name: str, uri: str, outcomes: Sequence[JobDocument], *, error: str = ""
+    ) -> Binding | None:
+        """Record how the binding's initial indexing ended: ``Failed`` with a reason when it could not run (``error``)
+        or no file could be indexed; else it stays ``Running`` (the files' own statuses tell any single failure)."""
+        binding = self._catalog.get_binding(project_name, dataset_name, uri)
+        if binding is None:
+            return None
+        failed = [outcome for outcome in outcomes if outcome.status == DocumentStatus.FAILED.value]
+        reason = error
+        if not reason and outcomes and len(failed) == len(outcomes):
+            reason = f"None of the {len(outcomes)} files could be indexed; the first: {failed[0].message}"
+        if not reason:
+            return binding
+        updated = replace(binding, state="Failed", reason=reason[:1000], updated_at=utc_now())
+        self._catalog.put_binding(updated)
+        return updated
 
     def on_object_created(self, uri: str) -> list[JobDocument]:
         """Index a new or changed object into every dataset bound to a prefix of it, keeping its given fields."""

@@ -28,6 +28,7 @@ from chalicelib.models.base import (
     RerankRequest,
 )
 from chalicelib.models.registry import RerankerRegistry
+from chalicelib.observability import record_stage_timings
 from chalicelib.search.base import RecallQuery, SearchBackend, StoredChunk
 
 
@@ -94,7 +95,9 @@ class Retriever:
             with _timed(timings, "rewrite"):
                 text = self._rewriter.rewrite(query.history, query.text)
         candidates = self.candidates(collection, text, query, timings, image_vectors=image_vectors)
-        return RetrievalResult(self.finish(reranker, query, text, candidates, timings), text, timings)
+        result = RetrievalResult(self.finish(reranker, query, text, candidates, timings), text, timings)
+        record_stage_timings(timings)  # per-stage latency metrics of the request in progress (no-op outside one)
+        return result
 
     def retrieve_many(
         self,
@@ -122,7 +125,9 @@ class Retriever:
         order = {chunk_id: index for index, chunk_id in enumerate(merged)}
         ranked = sorted(merged, key=lambda chunk_id: (-totals[chunk_id], order[chunk_id]))
         candidates = [replace(merged[chunk_id], score=totals[chunk_id] / len(texts)) for chunk_id in ranked]
-        return RetrievalResult(self.finish(reranker, query, rerank_text, candidates, timings), rerank_text, timings)
+        result = RetrievalResult(self.finish(reranker, query, rerank_text, candidates, timings), rerank_text, timings)
+        record_stage_timings(timings)
+        return result
 
     def candidates(
         self,

