@@ -123,11 +123,15 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         sources.insert(0, LocalFileSource())
     indexer = Indexer(backend, embedder, sources, image_embedder=image_embedder)
     catalog = build_catalog(settings, clients)
+    from chalicelib.core.tenancy import SourcePolicy
+
+    source_policy = SourcePolicy(tenant_prefixes=settings.tenant_prefixes)
     knowledge_bases = KnowledgeBaseService(
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension,
         image_embedding_model=image_embedder.name if image_embedder else "",
         image_dimension=image_embedder.dimension if image_embedder else 0,
         updates=build_knowledge_base_updates(settings, clients),
+        source_policy=source_policy,
     )
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
     llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
@@ -136,6 +140,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension, rewriter=llm_rewriter,
         query_parser=_generated_query_parser(generator) if generator else None,
         answerer=_generated_answerer(generator) if generator else None,
+        source_policy=source_policy,
     )
     runner = build_job_runner(settings, clients)
     if runner is not None:  # else both keep running their jobs in-process

@@ -58,6 +58,7 @@ class Settings:
     reranker: str = "local"  # local | bedrock:<model id or ARN>: serves every documented rerank ModelName
     rerank_models: Mapping[str, str] = field(default_factory=dict)  # per-ModelName overrides of ``reranker``
     rewriter: str = "local"  # local | bedrock:<Converse model id>: serves conv-rewrite-qwen-1.8b
+    tenant_prefixes: bool = False  # sources must lie under s3://<bucket>/<tenant>/ (chalicelib.core.tenancy)
     generator: str = "local"  # local (extractive answers, rule-based query parsing) | bedrock:<Converse model id>
     image_embedder: str = ""  # "" (no image index) | bedrock:<multimodal model id>
     image_embedding_dimensions: int = 1024
@@ -121,6 +122,7 @@ class Settings:
             rerank_models=_rerank_models(env.get("SIFT_RERANK_MODELS", "")),
             rewriter=_model(env, "SIFT_REWRITER", "local", ("local",)),
             generator=_model(env, "SIFT_GENERATOR", "local", ("local",)),
+            tenant_prefixes=_boolean(env, "SIFT_TENANT_PREFIXES"),
             image_embedder=_model(env, "SIFT_IMAGE_EMBEDDER", "", ("",)),
             image_embedding_dimensions=_integer(env, "SIFT_IMAGE_EMBEDDING_DIMENSIONS", 1024),
             image_fetch_private_hosts=_boolean(env, "SIFT_IMAGE_FETCH_PRIVATE_HOSTS"),

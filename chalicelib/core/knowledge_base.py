@@ -15,6 +15,7 @@ from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.indexing import Indexer, TextDocument
 from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
+from chalicelib.core.tenancy import SourcePolicy
 from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
 from chalicelib.sources.base import SourceError, is_sidecar
 from chalicelib.store.base import Catalog, HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
@@ -72,6 +73,7 @@ class KnowledgeBaseService:
         image_embedding_model: str = "",
         image_dimension: int = 0,
         updates: KnowledgeBaseUpdates | None = None,
+        source_policy: SourcePolicy | None = None,
     ) -> None:
         self._catalog = catalog
         self._backend = backend
@@ -83,6 +85,7 @@ class KnowledgeBaseService:
         self._image_embedding_model = image_embedding_model
         self._image_dimension = image_dimension
         self._updates = updates  # None: reindex is not available (a service built without the catalog's updater)
+        self._sources = source_policy or SourcePolicy()  # which source objects a workspace may read
         self.job_runner: JobRunner = InProcessJobRunner(self)
 
     # knowledge bases ---------------------------------------------------------------------------------------------
@@ -100,6 +103,8 @@ class KnowledgeBaseService:
         rerank_min_score: float | None = None,
         index_id: str | None = None,
     ) -> KnowledgeBase:
+        if source_uri is not None:
+            self._sources.check(workspace_id, source_uri, "SourceURI")
         kb = KnowledgeBase(
             workspace_id=workspace_id, index_id=index_id or new_id("kb"), name=name, description=description,
             source_uri=source_uri, chunk_size=chunk_size, overlap_size=overlap_size,
@@ -176,6 +181,7 @@ class KnowledgeBaseService:
             raise InvalidParameterError("SourceURIs", "is required when the index was created without a SourceURI")
         uris: list[str] = []
         for position, root in enumerate(roots):
+            self._sources.check(workspace_id, root, f"SourceURIs[{position}]" if source_uris else "SourceURI")
             try:
                 uris.extend(self._indexer.list_source(root))
             except SourceError as exc:

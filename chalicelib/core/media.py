@@ -37,6 +37,7 @@ from chalicelib.core.filters import Group, parse_search_filters
 from chalicelib.core.indexing import Indexer, PreparedDocument, document_id
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
+from chalicelib.core.tenancy import SourcePolicy
 from chalicelib.models.base import QueryRewriter
 from chalicelib.search.base import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
 from chalicelib.sources.base import SourceError, is_sidecar
@@ -98,6 +99,7 @@ class MediaService:
         rewriter: QueryRewriter | None = None,
         query_parser: QueryParser | None = None,
         answerer: Answerer | None = None,
+        source_policy: SourcePolicy | None = None,
     ) -> None:
         self._catalog = catalog
         self._backend = backend
@@ -109,6 +111,7 @@ class MediaService:
         self._query_parser = query_parser  # SemanticQuery's parser; None: the local one (chalicelib.core.query_parse)
         self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}
         self._answerer = answerer or ExtractiveAnswerer()  # ContextualAnswer's; an LLM one when configured
+        self._sources = source_policy or SourcePolicy()  # which source objects a project may read
         # None: a binding's initial indexing runs inside CreateBinding (the local stage); else the runner starts it.
         self.job_runner: BindingRunner | None = None
 
@@ -158,6 +161,7 @@ class MediaService:
     def create_binding(self, project_name: str, dataset_name: str, uri: str) -> Binding:
         """Bind ``uri`` (a prefix) to the dataset and index what is there now; S3 events keep it current after."""
         dataset = self.get_dataset(project_name, dataset_name)
+        self._sources.check(project_name, uri, "URI")
         try:
             uris = [item for item in self._indexer.list_source(uri) if not is_sidecar(item)]
         except SourceError as exc:
@@ -370,7 +374,9 @@ class MediaService:
         size = int(given["Size"]) if isinstance(given.get("Size"), int) else 0
         version = _given_version(given)
         reason = ""
-        if media_type == "document":
+        if media_type == "document" and not self._sources.allows(dataset.project_name, uri):
+            reason = "The content lies outside the project's prefix and was not read; only the metadata is indexed"
+        elif media_type == "document":
             try:
                 obj = self._indexer.read(uri)
                 extracted = extract(obj.data, filename=filename, content_type=content_type)

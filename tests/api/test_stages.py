@@ -23,16 +23,16 @@ from moto import mock_aws
 
 from chalicelib import composition
 from chalicelib.settings import Settings
-from tests.api.conftest import REPO_ROOT, Api
+from tests.api.conftest import REPO_ROOT, WS, Api
 from tests.fakes.images import PNG
 from tests.fakes.opensearch import InMemoryOpenSearch
 from tests.unit.test_bedrock_models import invoke_response
 
 BUCKET = "sift-stage-docs"
 DOCUMENTS = {
-    "kb/stove.txt": b"The Kettle stove boils a litre of water in three minutes.",
-    "kb/tent.txt": b"Trailhead tent warranty: the Trailhead 2P tent has a lifetime warranty on poles and fabric.",
-    "kb/river.png": PNG,
+    f"{WS}/kb/stove.txt": b"The Kettle stove boils a litre of water in three minutes.",
+    f"{WS}/kb/tent.txt": b"Trailhead tent warranty: the Trailhead 2P tent has a lifetime warranty on poles and fabric.",
+    f"{WS}/kb/river.png": PNG,
 }
 QUERY_TEXT = "tent warranty"
 RERANK = [{"RerankTopN": 3}]
@@ -162,8 +162,8 @@ def dev_stage(
 
 
 def index_documents(api: Api) -> dict[str, Any]:
-    index_id = api.create_index("handbook", SourceURI=f"s3://{BUCKET}/kb/")
-    status = api.add_documents(index_id, [f"s3://{BUCKET}/kb/"])
+    index_id = api.create_index("handbook", SourceURI=f"s3://{BUCKET}/{WS}/kb/")  # the workspace's own prefix (SIFT_TENANT_PREFIXES on dev)
+    status = api.add_documents(index_id, [f"s3://{BUCKET}/{WS}/kb/"])
     return {"index_id": index_id, "status": status}
 
 
