@@ -189,6 +189,8 @@ def _job_status(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
             {"DocId": doc.doc_id, "DocName": doc.name, "Status": doc.status, "Message": doc.message}
             for doc in job.documents
         ],
+        # Sift extension: a large job's record lists only its failed documents, so the counts say how it went.
+        "Counts": {key.capitalize(): value for key, value in job.counts.items()},
     }
 
 

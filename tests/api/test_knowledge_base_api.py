@@ -136,6 +136,7 @@ def test_add_documents_job_reports_each_document(api: Api, mixed_dir: Path) -> N
     assert broken["Status"] == "FAILED"
     assert "PDF" in broken["Message"] and len(broken["Message"]) < 300
     assert "Traceback" not in broken["Message"]
+    assert job["Counts"] == {"Total": 5, "Indexed": 4, "Empty": 0, "Failed": 1}
 
 
 def test_add_documents_job_of_good_files_completes(api: Api, tmp_path: Path) -> None:
