@@ -273,12 +273,12 @@ class MediaService:
         for item in chunks:
             if item.chunk.doc_id in grouped or len(grouped) < limit:
                 grouped.setdefault(item.chunk.doc_id, []).append(item)
-        files: list[MediaFile] = []
-        for doc_id, elements in grouped.items():
-            record = self._backend.get_document(dataset.collection, doc_id)
-            if record is not None:  # deleted between recall and now: leave it out
-                files.append(MediaFile(record, max(item.score for item in elements), tuple(elements)))
-        return files
+        records = self._backend.get_documents(dataset.collection, list(grouped))  # one round trip for the page
+        return [
+            MediaFile(records[doc_id], max(item.score for item in elements), tuple(elements))
+            for doc_id, elements in grouped.items()
+            if doc_id in records  # deleted between recall and now: left out
+        ]
 
     # ContextualAnswer --------------------------------------------------------------------------------------------
 

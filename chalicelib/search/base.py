@@ -121,6 +121,9 @@ class SearchBackend(Protocol):
 
     def get_document(self, collection: str, doc_id: str) -> DocumentRecord | None: ...
 
+    def get_documents(self, collection: str, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
+        """The records of ``doc_ids`` that exist, by id, in one round trip (a page of results needs all of them)."""
+
     def list_documents(self, collection: str, *, offset: int, limit: int) -> tuple[list[DocumentRecord], int]:
         """A page of documents ordered by name, and the total count."""
 

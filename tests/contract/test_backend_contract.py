@@ -369,6 +369,16 @@ def test_document_vector_is_the_first_chunks_stored_vector(backend: SearchBacken
     assert backend.document_vector("kb:ws_contract:never-created", "doc") is None
 
 
+def test_get_documents_returns_the_existing_records_by_id(backend: SearchBackend, collection: str) -> None:
+    put(backend, collection, "a", [("alpha", E1)])
+    put(backend, collection, "b", [("beta", E2)], metadata={"k": "v"})
+    found = backend.get_documents(collection, ["b", "missing", "a", "b"])
+    assert set(found) == {"a", "b"}
+    assert found["b"] == backend.get_document(collection, "b")
+    assert backend.get_documents(collection, []) == {}
+    assert backend.get_documents("kb:ws_contract:never-created", ["a"]) == {}
+
+
 # --- dense leg --------------------------------------------------------------------------------------------------------
 
 

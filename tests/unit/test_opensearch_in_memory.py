@@ -15,10 +15,15 @@ from tests.fakes.opensearch import InMemoryOpenSearch
 COLLECTION = "ds:travel:photos"
 
 
+@pytest.fixture
+def node() -> InMemoryOpenSearch:
+    return InMemoryOpenSearch()
+
+
 @pytest.fixture(params=[False, True], ids=["domain", "serverless"])
-def backend(request: pytest.FixtureRequest) -> OpenSearchBackend:
+def backend(request: pytest.FixtureRequest, node: InMemoryOpenSearch) -> OpenSearchBackend:
     client = build_client(OpenSearchConnection("https://search.example"))
-    InMemoryOpenSearch().mount(client)
+    node.mount(client)
     serverless = bool(request.param)
     backend = OpenSearchBackend(client, refresh=not serverless, serverless=serverless)
     backend.create_collection(COLLECTION, 3)
@@ -42,3 +47,13 @@ def test_document_vector_and_attributes_read_back(backend: OpenSearchBackend) ->
     assert backend.document_vector(COLLECTION, "missing") is None
     stored = backend.get_document(COLLECTION, "a")
     assert stored is not None and stored.attributes == given
+
+
+def test_get_documents_is_one_search_for_the_whole_page(backend: OpenSearchBackend, node: InMemoryOpenSearch) -> None:
+    backend.upsert_documents(COLLECTION, [(record(name), [chunk(name, 0, [1, 0, 0])]) for name in ("a", "b", "c")])
+    before = len(node.requests)
+    found = backend.get_documents(COLLECTION, ["a", "c", "zzz"])
+    assert sorted(found) == ["a", "c"] and found["c"].name == "c.jpg"
+    assert [(request.method, request.path) for request in node.requests[before:]] == [
+        ("POST", "/sift-documents/_search")
+    ]

@@ -99,6 +99,9 @@ class EmbeddedBackend:
     def get_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
         return self._store.get_document(collection, doc_id)
 
+    def get_documents(self, collection: str, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
+        return self._store.get_documents(collection, doc_ids)
+
     def list_documents(self, collection: str, *, offset: int, limit: int) -> tuple[list[DocumentRecord], int]:
         return self._store.list_documents(collection, offset, limit)
 

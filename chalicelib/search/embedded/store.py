@@ -180,6 +180,16 @@ class SqliteStore:
         )
         return _document(rows[0]) if rows else None
 
+    def get_documents(self, collection: str, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
+        if not doc_ids:
+            return {}
+        placeholders = ",".join("?" * len(doc_ids))
+        rows = self._query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection = ? AND doc_id IN ({placeholders})",
+            (collection, *doc_ids),
+        )
+        return {record.doc_id: record for record in map(_document, rows)}
+
     def list_documents(self, collection: str, offset: int, limit: int) -> tuple[list[DocumentRecord], int]:
         rows = self._query(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE collection = ? ORDER BY name, doc_id LIMIT ? OFFSET ?",

@@ -112,6 +112,7 @@ from chalicelib.search.opensearch.errors import classify, error_reason, is_retry
 INDEX_VERSION: Final = "v1"
 # How many records ``get_document`` reads in serverless mode: one normally, two after a lost race (module docstring).
 RECORD_LOOKUP_SIZE: Final = 100
+MAX_RECORDS_PER_LOOKUP: Final = 10_000  # index.max_result_window
 
 DOCUMENTS_INDEX_BODY: Final[dict[str, Any]] = {
     "mappings": {
@@ -416,6 +417,30 @@ class OpenSearchBackend:
         if not response.get("found", True) or source.get("collection") != collection:
             return None
         return _record_from_json(source["record"])
+
+    def get_documents(self, collection: str, doc_ids: Sequence[str]) -> dict[str, DocumentRecord]:
+        """One search on the documents index (a terms query), for both domains and Serverless; where a Serverless
+        race left two records of a document, the newest wins, as in ``get_document``."""
+        wanted = list(dict.fromkeys(doc_ids))
+        if not wanted:
+            return {}
+        body = {
+            "query": {"bool": {"filter": [{"term": {"collection": collection}}, {"terms": {"doc_id": wanted}}]}},
+            "size": min(RECORD_LOOKUP_SIZE * len(wanted), MAX_RECORDS_PER_LOOKUP),
+            "_source": ["record"],
+        }
+        with translated("read the documents"):
+            try:
+                response = self._client.search(index=self.documents_index, body=body)
+            except NotFoundError:
+                return {}
+        _check_search(response, "read of the documents")
+        found: dict[str, DocumentRecord] = {}
+        for hit in response["hits"]["hits"]:
+            record = _record_from_json(hit["_source"]["record"])
+            if record.doc_id not in found or record.updated_at > found[record.doc_id].updated_at:
+                found[record.doc_id] = record
+        return found
 
     def _find_document(self, collection: str, doc_id: str) -> DocumentRecord | None:
         """Serverless get: a term query instead of a GET by id; the newest record wins if a race left two."""
