@@ -197,14 +197,21 @@ class Retriever:
             # An image chunk found by a query image carries that similarity as its dense score.
             [
                 RerankCandidate(
-                    c.chunk.text, c.dense_score if c.dense_score is not None else c.image_score, c.sparse_score,
-                    c.score,
+                    rerank_text(c.chunk), c.dense_score if c.dense_score is not None else c.image_score,
+                    c.sparse_score, c.score,
                 )
                 for c in candidates
             ],
         )
         order = sorted(range(len(candidates)), key=lambda index: (-scores[index], index))
         return [RetrievedChunk(candidates[index].chunk, scores[index]) for index in order]
+
+
+def rerank_text(chunk: StoredChunk) -> str:
+    """What a reranker judges: the chunk with its document's title in front, as the recall legs matched it — a chunk
+    that never repeats its document's subject ("Tickets: free") is only relevant through that title."""
+    title = str(chunk.metadata.get("hier_title") or chunk.metadata.get("title") or "").strip()
+    return f"{title}\n{chunk.text}" if title and title not in chunk.text else chunk.text
 
 
 @contextmanager

@@ -264,3 +264,13 @@ def test_a_leg_of_equal_zero_similarities_is_no_evidence() -> None:
     """A query sharing nothing with any chunk gives cosines of 0; min-max must not turn that into full marks."""
     fused = fuse(legs(("a", 0.0), ("b", 0.0)), [], MINMAX, dense_on=True, sparse_on=True, image=legs(("b", 0.9)))
     assert [(c.chunk.chunk_id, round(c.score, 4)) for c in fused] == [("b", 0.5), ("a", 0.0)]
+
+
+def test_rerankers_see_the_chunk_with_its_documents_title() -> None:
+    from chalicelib.core.retrieval import rerank_text
+    from chalicelib.search.base import StoredChunk
+
+    assert rerank_text(StoredChunk("c", "d", 0, "门票：免费", {"title": "故宫"})) == "故宫\n门票：免费"
+    assert rerank_text(StoredChunk("c", "d", 0, "x", {"title": "T", "hier_title": "T > Prices"})) == "T > Prices\nx"
+    assert rerank_text(StoredChunk("c", "d", 0, "Tent guide: poles", {"title": "Tent guide"})) == "Tent guide: poles"
+    assert rerank_text(StoredChunk("c", "d", 0, "plain", {})) == "plain"
