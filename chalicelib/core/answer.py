@@ -81,6 +81,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from chalicelib.core.conversation import Conversation
+from chalicelib.core.file_fields import described_texts, objects
 from chalicelib.core.text import cjk_bigrams, split_scripts, split_sentences
 from chalicelib.models.base import ChatMessage, Generator
 from chalicelib.models.local_rerank import content_terms
@@ -151,50 +152,14 @@ def answer_files(
 
 
 def file_texts(file: Mapping[str, Any]) -> list[str]:
-    """A File's texts: element contents, then its metadata text, each distinct text once.
-
-    The metadata fields are those of ``core.media.metadata_text``; they are read here rather than imported because
-    the media service is what calls the answerer, and importing it back would make the two modules circular.
-    """
+    """A File's texts: element contents, then what the File says about itself, then its file name; each once."""
     texts: list[str] = []
-
-    def add(value: Any) -> None:
+    contents = [content.get("Content") for element in objects(file.get("Elements"))
+                for content in objects(element.get("ElementContents"))]
+    for value in [*contents, *described_texts(file), file.get("Filename")]:
         if isinstance(value, str) and value.strip() and value.strip() not in texts:
             texts.append(value.strip())
-
-    for element in _objects(file.get("Elements")):
-        for content in _objects(element.get("ElementContents")):
-            add(content.get("Content"))
-    add(file.get("Title"))
-    for label in _objects(file.get("Labels")):
-        add(label.get("LabelName"))
-    insights = file.get("Insights")
-    if isinstance(insights, Mapping):
-        for kind in ("Image", "Video"):
-            section = insights.get(kind)
-            if isinstance(section, Mapping):
-                add(section.get("Caption"))
-                add(section.get("Description"))
-    add(file.get("OCRTexts"))
-    for ocr in _objects(file.get("OCRContents")):
-        add(ocr.get("Contents"))
-    for address in _objects(file.get("Addresses")):
-        parts = [_string(address.get(key)) for key in _ADDRESS_PARTS]
-        add(" ".join(part for part in parts if part))
-    custom = file.get("CustomLabels")
-    if isinstance(custom, Mapping):
-        for key, value in custom.items():
-            add(f"{key} {value}")
-    for key in ("Album", "Artist", "AlbumArtist", "Composer", "Performer", "Filename"):
-        add(file.get(key))
     return texts
-
-
-_ADDRESS_PARTS: Final = ("Country", "Province", "City", "District", "Township", "AddressLine")
-
-
-def _objects(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
 def _string(value: Any) -> str:

@@ -22,7 +22,7 @@ import json
 import mimetypes
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -33,6 +33,7 @@ from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk,
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.extraction import ExtractionError, detect_format, extract
+from chalicelib.core.file_fields import described_texts, label_values, objects, place_values
 from chalicelib.core.filters import Group, parse_search_filters
 from chalicelib.core.indexing import Indexer, PreparedDocument, document_id
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
@@ -55,7 +56,6 @@ PLACES_FIELD: Final = "places"  # every Addresses field value
 LABELS_FIELD: Final = "labels"  # every LabelName and ParentLabelName
 # SemanticQuery returns at most this many files (documented), whatever MaxResults says.
 MAX_SEMANTIC_FILES: Final = 100
-_ADDRESS_KEYS: Final = ("Country", "Province", "City", "District", "Township", "AddressLine")
 _VOCABULARY_TTL: Final = 30.0  # seconds a dataset's vocabulary is reused before it is read again
 
 _MEDIA_PREFIXES: Final = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
@@ -412,42 +412,8 @@ class MediaService:
 
 def metadata_text(given: Mapping[str, Any], filename: str) -> str:
     """What is said about a file, as searchable text: title, labels, captions, descriptions, OCR, places, names."""
-    parts: list[str] = []
-
-    def add(value: Any) -> None:
-        if isinstance(value, str) and value.strip() and value.strip() not in parts:
-            parts.append(value.strip())
-
-    add(given.get("Title"))
-    for label in _objects(given.get("Labels")):
-        add(label.get("LabelName"))
-    insights = given.get("Insights")
-    if isinstance(insights, Mapping):
-        for kind in ("Image", "Video"):
-            section = insights.get(kind)
-            if isinstance(section, Mapping):
-                add(section.get("Caption"))
-                add(section.get("Description"))
-    add(given.get("OCRTexts"))
-    for ocr in _objects(given.get("OCRContents")):
-        add(ocr.get("Contents"))
-    for address in _objects(given.get("Addresses")):
-        add(" ".join(
-            str(address.get(key) or "")
-            for key in ("Country", "Province", "City", "District", "Township", "AddressLine")
-        ).strip())
-    custom = given.get("CustomLabels")
-    if isinstance(custom, Mapping):
-        for key, value in custom.items():
-            add(f"{key} {value}")
-    for key in ("Album", "Artist", "AlbumArtist", "Composer", "Performer"):
-        add(given.get(key))
-    add(filename)
-    return "\n".join(parts)
-
-
-def _objects(value: Any) -> Iterable[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+    texts = described_texts(given)
+    return "\n".join(texts if filename in texts else [*texts, filename])
 
 
 def _media_type(filename: str, content_type: str) -> str:
@@ -466,7 +432,7 @@ def _media_type(filename: str, content_type: str) -> str:
 
 def _cluster_ids(given: Mapping[str, Any]) -> list[str]:
     return [
-        str(cluster["SmartClusterId"]) for cluster in _objects(given.get("SmartClusters"))
+        str(cluster["SmartClusterId"]) for cluster in objects(given.get("SmartClusters"))
         if cluster.get("SmartClusterId")
     ]
 
@@ -500,26 +466,6 @@ def condition_filters(conditions: QueryConditions) -> list[dict[str, Any]]:
     groups.extend({PLACES_FIELD: {"like": place}} for place in conditions.places)
     groups.extend({LABELS_FIELD: {"like": label}} for label in conditions.labels)
     return groups
-
-
-def place_values(given: Mapping[str, Any]) -> list[str]:
-    values: list[str] = []
-    for address in _objects(given.get("Addresses")):
-        for key in _ADDRESS_KEYS:
-            value = address.get(key)
-            if isinstance(value, str) and value.strip() and value.strip() not in values:
-                values.append(value.strip())
-    return values
-
-
-def label_values(given: Mapping[str, Any]) -> list[str]:
-    values: list[str] = []
-    for label in _objects(given.get("Labels")):
-        for key in ("LabelName", "ParentLabelName"):
-            value = label.get(key)
-            if isinstance(value, str) and value.strip() and value.strip() not in values:
-                values.append(value.strip())
-    return values
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
