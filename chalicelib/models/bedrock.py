@@ -155,12 +155,40 @@ def _vector(value: Any, dimension: int, model_id: str) -> list[float]:
 TITAN_V2_DIMENSIONS: Final = (256, 512, 1024)
 
 
-class TitanEmbedder(_BedrockModel):
+class _SizedModel(_BedrockModel):
+    """An embedder with a fixed menu of output sizes; ``name`` is ``model/size``, its vector space (the embedding cache
+    is keyed by it: the same model gives different vectors at different sizes)."""
+
+    LABEL: str = ""
+    DIMENSIONS: tuple[int, ...] = ()
+
+    def __init__(
+        self, client: Any, model_id: str, dimension: int, *, sleep: Sleep, max_attempts: int, base_delay: float
+    ) -> None:
+        if dimension not in self.DIMENSIONS:
+            raise ValueError(f"{self.LABEL} dimension must be one of {self.DIMENSIONS}, got {dimension!r}")
+        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
+        self._model_id = model_id
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        return f"{self._model_id}/{self._dimension}"
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+
+class TitanEmbedder(_SizedModel):
     """Amazon Titan Text Embeddings V2: one ``InvokeModel`` call per text (the model takes one input per call).
 
     Vectors are unit-normalised by the model (``"normalize": true``). ``name`` includes the dimension, because the
     embedding cache is keyed by name and the same model gives different vectors at different dimensions.
     """
+
+    LABEL = "Titan V2"
+    DIMENSIONS = TITAN_V2_DIMENSIONS
 
     def __init__(
         self,
@@ -172,19 +200,7 @@ class TitanEmbedder(_BedrockModel):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         base_delay: float = DEFAULT_BASE_DELAY,
     ) -> None:
-        if dimensions not in TITAN_V2_DIMENSIONS:
-            raise ValueError(f"Titan V2 dimensions must be one of {TITAN_V2_DIMENSIONS}, got {dimensions!r}")
-        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
-        self._model_id = model_id
-        self._dimensions = dimensions
-
-    @property
-    def name(self) -> str:
-        return f"{self._model_id}/{self._dimensions}"
-
-    @property
-    def dimension(self) -> int:
-        return self._dimensions
+        super().__init__(client, model_id, dimensions, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         return [self._embed(text) for text in texts]
@@ -193,9 +209,9 @@ class TitanEmbedder(_BedrockModel):
         return self._embed(text)
 
     def _embed(self, text: str) -> list[float]:
-        body = {"inputText": text, "dimensions": self._dimensions, "normalize": True}
+        body = {"inputText": text, "dimensions": self._dimension, "normalize": True}
         response = self._invoke_json(self._model_id, body)
-        return _vector(response.get("embedding"), self._dimensions, self._model_id)
+        return _vector(response.get("embedding"), self._dimension, self._model_id)
 
 
 COHERE_MAX_TEXTS: Final = 96  # Cohere Embed on Bedrock accepts at most 96 texts per call
@@ -482,31 +498,7 @@ class ConverseRewriter(_BedrockModel):
 TITAN_MULTIMODAL_DIMENSIONS: Final = (256, 384, 1024)
 
 
-class _MultimodalModel(_BedrockModel):
-    """A multimodal embedder with a fixed menu of output sizes; ``name`` is ``model/size``, its vector space."""
-
-    LABEL: str = ""
-    DIMENSIONS: tuple[int, ...] = ()
-
-    def __init__(
-        self, client: Any, model_id: str, dimension: int, *, sleep: Sleep, max_attempts: int, base_delay: float
-    ) -> None:
-        if dimension not in self.DIMENSIONS:
-            raise ValueError(f"{self.LABEL} dimension must be one of {self.DIMENSIONS}, got {dimension!r}")
-        super().__init__(client, sleep=sleep, max_attempts=max_attempts, base_delay=base_delay)
-        self._model_id = model_id
-        self._dimension = dimension
-
-    @property
-    def name(self) -> str:
-        return f"{self._model_id}/{self._dimension}"
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-
-class TitanMultimodalEmbedder(_MultimodalModel):
+class TitanMultimodalEmbedder(_SizedModel):
     """Amazon Titan Multimodal Embeddings G1 (``amazon.titan-embed-image-v1``) behind the ``ImageEmbedder`` protocol.
 
     Body ``{"inputImage": <base64>}`` or ``{"inputText": ...}`` plus ``{"embeddingConfig": {"outputEmbeddingLength":
@@ -567,7 +559,7 @@ NOVA_EMBEDDING_PURPOSES: Final = (
 NOVA_SCHEMA_VERSION: Final = "nova-multimodal-embed-v1"
 
 
-class NovaMultimodalEmbedder(_MultimodalModel):
+class NovaMultimodalEmbedder(_SizedModel):
     """Amazon Nova Multimodal Embeddings (``amazon.nova-2-multimodal-embeddings-v1:0``) behind ``ImageEmbedder``.
 
     Request and response, from the Amazon Nova user guide, "Complete embeddings request and response schema"
