@@ -156,8 +156,7 @@ def _batch_delete_file_meta(media: MediaService, call: Call) -> dict[str, Any]:
 def _contextual_retrieval(media: MediaService, call: Call) -> dict[str, Any]:
     request: imm.ContextualRetrievalRequest = call.request
     dataset = media.get_dataset(request.project_name, request.dataset_name)
-    history, question = request.conversation
-    conversation = Conversation(tuple(ChatMessage(role, content) for role, content in history), question)
+    conversation = _conversation(request)
     files = media.contextual_retrieval(
         dataset, conversation, recall_only=request.recall_only, smart_cluster_ids=request.smart_cluster_ids or ()
     )
@@ -176,10 +175,15 @@ def _semantic_query(media: MediaService, call: Call) -> dict[str, Any]:
 
 def _contextual_answer(media: MediaService, call: Call) -> dict[str, Any]:
     request: imm.ContextualAnswerRequest = call.request
-    history, question = request.conversation
-    conversation = Conversation(tuple(ChatMessage(role, content) for role, content in history), question)
+    conversation = _conversation(request)
     answer = media.contextual_answer(request.project_name, conversation, request.files or [])
     return {"Answer": {"Content": answer.content, "References": [file.reference for file in answer.references]}}
+
+
+def _conversation(request: imm.ContextualRetrievalRequest | imm.ContextualAnswerRequest) -> Conversation:
+    """The validated Messages (history and current question) as the core's conversation."""
+    history, question = request.conversation
+    return Conversation(tuple(ChatMessage(role, content) for role, content in history), question)
 
 
 def _operation(name: str, model: type[RequestModel], handler: Any, memory: int = 512) -> Operation:
