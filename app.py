@@ -13,7 +13,8 @@ from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Response
 
-from chalicelib.api.operations import OPERATIONS, Operation, invoke
+from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc
+from chalicelib.api.operations import Response as Response_
 from chalicelib.core.events import ObjectEvent, parse_eventbridge_s3
 from chalicelib.settings import service
 
@@ -33,22 +34,32 @@ warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in l
 _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
 
 
+def _http_call() -> dict[str, Any]:
+    """What ``invoke`` needs of the current HTTP request: the query string (every value of a repeated name), the raw
+    body, its content type, the API version the client named, the host it called and the gateway's request id."""
+    request = app.current_request
+    assert request is not None, "Chalice sets current_request before calling a view"
+    query = request.query_params
+    headers = request.headers
+    return {
+        "query_params": {name: query.getlist(name) for name in query} if query else {},
+        "body": request.raw_body if request.raw_body else None,
+        "content_type": headers.get("content-type", ""),
+        "version": headers.get("x-acs-version", ""),
+        "host": headers.get("host", ""),
+        "request_id": (request.context or {}).get("requestId"),
+        "lambda_context": app.lambda_context,
+    }
+
+
+def _respond(result: Response_) -> Response:
+    return Response(body=json.dumps(result.body, ensure_ascii=False), status_code=result.status,
+                    headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def _http_view(operation: Operation) -> Any:
     def view(**path_params: str) -> Response:
-        request = app.current_request
-        assert request is not None, "Chalice sets current_request before calling a view"
-        context = request.context or {}
-        result = invoke(
-            service,
-            operation,
-            path_params=path_params,
-            query_params=dict(request.query_params or {}),
-            body=request.raw_body if operation.method != "GET" else None,
-            request_id=context.get("requestId"),
-            lambda_context=app.lambda_context,
-        )
-        return Response(body=json.dumps(result.body, ensure_ascii=False), status_code=result.status,
-                        headers={"Content-Type": "application/json; charset=utf-8"})
+        return _respond(invoke(service, operation, path_params=path_params, **_http_call()))
 
     view.__name__ = f"http_{operation.name}"
     return view
@@ -74,6 +85,18 @@ for _operation in OPERATIONS:
         _http_view(_operation)
     )
     app.lambda_function(name=_operation.name)(_lambda_handler(_operation))
+
+
+@app.route("/", methods=["GET", "POST"], content_types=_CONTENT_TYPES, authorizer=IAM)
+def rpc() -> Response:
+    """The IMM family's RPC endpoint, as its official SDKs call it: ``POST /`` with the operation in ``x-acs-action``
+    (older signers: ``Action`` and ``Version`` in the query string)."""
+    call = _http_call()
+    request = app.current_request
+    assert request is not None
+    action = request.headers.get("x-acs-action") or (request.query_params or {}).get("Action", "")
+    call["version"] = call["version"] or (request.query_params or {}).get("Version", "")
+    return _respond(invoke_rpc(service, action=action, **call))
 
 
 @app.on_cw_event(

@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
+from chalicelib.api.wire import WireSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +37,4 @@ class Operation:
     handler: Handler
     lambda_memory_mb: int = 1024
     component: str = "knowledge_bases"
+    wire: WireSpec = WireSpec()

@@ -59,13 +59,14 @@ _JSON_WORDS = (
 )
 
 
-def parse_request(model: type[Request], payload: Mapping[str, Any], *, strict: bool = True) -> Request:
+def parse_request(model: type[Request], payload: Mapping[str, Any]) -> Request:
     """Validate ``payload`` against ``model``; the first problem becomes an ``InvalidParameterError`` naming the field.
 
-    ``strict=False`` is for query strings, where every value arrives as text ("10" must become 10).
+    Strict: text that arrived in a query string or form has already been given its declared type
+    (``chalicelib.api.wire``), so "5" here is a string in a JSON body, never an integer.
     """
     try:
-        return model.model_validate(payload, strict=strict)
+        return model.model_validate(payload, strict=True)
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_context=False, include_input=False)[0]
         raise InvalidParameterError(wire_path(error["loc"]), _plain(error["msg"])) from None
@@ -79,16 +80,40 @@ def decode_json_body(raw: bytes | None) -> dict[str, Any]:
         return {}
     try:
         # Decoded explicitly: json.loads(bytes) would also accept UTF-16/32, and RFC 8259 requires UTF-8.
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise InvalidParameterError("body", f"is not valid JSON ({reason})") from None
-    except RecursionError:  # nested deeper than the parser can go: far beyond MAX_BODY_DEPTH
-        raise _too_deep() from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameterError("body", "is not valid JSON (not UTF-8)") from None
+    body = decode_json_text(text, "body")
     if not isinstance(body, dict):
         raise InvalidParameterError("body", "must be a JSON object")
-    _check_depth(body)
     return body
+
+
+def decode_json_text(text: str, field: str) -> Any:
+    """One JSON value — a body, or a parameter sent JSON-encoded in a query string or form ("shrink" style) — within
+    the limits every body meets (``MAX_BODY_DEPTH``; no NaN or Infinity; integers of at most ``MAX_INTEGER_DIGITS``)."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameterError(field, f"is not valid JSON ({exc.msg})") from None
+    except ValueError as exc:  # _bounded_int
+        raise InvalidParameterError(field, f"is not valid JSON ({exc})") from None
+    except RecursionError:  # nested deeper than the parser can go: far beyond MAX_BODY_DEPTH
+        raise _too_deep(field) from None
+    if isinstance(value, dict | list):
+        _check_depth(value, field)
+    return value
+
+
+# Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard); no parameter needs more
+# than a few dozen, so longer integer literals are refused as such before Python's own limit can raise elsewhere.
+MAX_INTEGER_DIGITS = 100
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) > MAX_INTEGER_DIGITS + 1:  # the sign
+        raise ValueError(f"an integer of more than {MAX_INTEGER_DIGITS} digits")
+    return int(literal)
 
 
 def check_body_limits(payload: Mapping[str, Any]) -> None:
@@ -103,7 +128,7 @@ def check_body_limits(payload: Mapping[str, Any]) -> None:
         raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
 
 
-def _check_depth(value: object) -> None:
+def _check_depth(value: object, field: str = "body") -> None:
     """Iterative, so that checking a deep value cannot itself hit the recursion limit. Only containers are queued."""
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
@@ -111,12 +136,12 @@ def _check_depth(value: object) -> None:
         for child in item.values() if isinstance(item, Mapping) else item:
             if isinstance(child, dict | list | tuple | Mapping):
                 if depth >= MAX_BODY_DEPTH:
-                    raise _too_deep()
+                    raise _too_deep(field)
                 pending.append((child, depth + 1))
 
 
-def _too_deep() -> InvalidParameterError:
-    return InvalidParameterError("body", f"must not nest arrays and objects more than {MAX_BODY_DEPTH} levels deep")
+def _too_deep(field: str = "body") -> InvalidParameterError:
+    return InvalidParameterError(field, f"must not nest arrays and objects more than {MAX_BODY_DEPTH} levels deep")
 
 
 def _reject_constant(name: str) -> Any:

@@ -24,6 +24,14 @@ class Family(enum.Enum):
     BAILIAN = "bailian"
     IMM = "imm"
 
+    @property
+    def api_version(self) -> str:
+        """The API version the official SDKs of the family send (``x-acs-version``, or ``Version`` in the query)."""
+        return _API_VERSIONS[self]
+
+
+_API_VERSIONS = {Family.BAILIAN: "2023-12-29", Family.IMM: "2020-09-30"}
+
 
 _BAILIAN_CODES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_PARAMETER: "Index.InvalidParameter",
@@ -55,11 +63,18 @@ def success(family: Family, data: Any, request_id: str) -> dict[str, Any]:
             "Success": True}
 
 
-def failure(family: Family, error: ServiceError, request_id: str) -> dict[str, Any]:
+def failure(family: Family, error: ServiceError, request_id: str, *, host: str = "") -> dict[str, Any]:
+    """The family's error body. An error of the protocol itself (an unknown action, a wrong version) carries its own
+    code (``error.code``), the same in both families, as the gateway of either answers it.
+
+    IMM's errors carry ``HostId`` (the endpoint that answered) and ``Recommend`` (a diagnosis link; Sift has none, so
+    it is empty), which the SDKs read into their exceptions' data beside ``Code``, ``Message`` and ``RequestId``.
+    """
     if family is Family.IMM:
-        return {"Code": _IMM_CODES[error.kind], "Message": error.message, "RequestId": request_id}
+        return {"RequestId": request_id, "HostId": host or "sift", "Code": error.code or _IMM_CODES[error.kind],
+                "Message": error.message, "Recommend": ""}
     return {
-        "Code": _BAILIAN_CODES[error.kind],
+        "Code": error.code or _BAILIAN_CODES[error.kind],
         "Message": error.message,
         "RequestId": request_id,
         "Status": str(error.kind.status),

@@ -8,6 +8,7 @@ message written for the caller. Each API family renders the kind with its own do
 from __future__ import annotations
 
 import enum
+import json
 
 
 class ErrorKind(enum.Enum):
@@ -30,6 +31,9 @@ class ServiceError(Exception):
     """A failure with a caller-facing message; ``kind`` decides the HTTP status and the documented code."""
 
     kind: ErrorKind = ErrorKind.INTERNAL
+    # A code of its own, for errors of the protocol rather than of an operation (``InvalidAction.NotFound``); ``None``
+    # lets the family render ``kind`` with its documented code.
+    code: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -86,3 +90,30 @@ class ServiceUnavailableError(ServiceError):
 
 class InternalError(ServiceError):
     kind = ErrorKind.INTERNAL
+
+
+class UnknownActionError(ServiceError):
+    """The RPC endpoint was asked for an operation it does not have (or for none): the gateways' common error."""
+
+    kind = ErrorKind.NOT_FOUND
+    code = "InvalidAction.NotFound"
+
+    def __init__(self, action: str) -> None:
+        named = f" {_quoted(action)}" if action else ""
+        super().__init__(f"Specified api{named} is not found, please check your url and method.")
+
+
+class InvalidVersionError(ServiceError):
+    """The request names an API version other than the one the endpoint implements."""
+
+    kind = ErrorKind.INVALID_PARAMETER
+    code = "InvalidVersion"
+
+    def __init__(self, version: str, expected: str) -> None:
+        super().__init__(f"Specified parameter Version is not valid: {_quoted(version)} (this endpoint implements "
+                         f"{expected}).")
+
+
+def _quoted(text: str) -> str:
+    """A caller's text in a message: shortened, and JSON-escaped so that no character can break the response."""
+    return json.dumps(text[:64])

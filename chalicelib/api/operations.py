@@ -8,17 +8,24 @@ Chalice: the adapter hands over plain values.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import observability
 from chalicelib.api import bailian
 from chalicelib.api.calls import Call, Operation
-from chalicelib.api.common import check_body_limits, decode_json_body, parse_request
+from chalicelib.api.common import check_body_limits, parse_request
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
-from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError
+from chalicelib.api.errors import (
+    InternalError,
+    InvalidParameterError,
+    InvalidVersionError,
+    ServiceError,
+    UnknownActionError,
+)
 from chalicelib.api.imm_operations import IMM_OPERATIONS
+from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
 from chalicelib.core.clock import new_request_id
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
@@ -39,27 +46,35 @@ def invoke(
     operation: Operation,
     *,
     path_params: Mapping[str, object],
-    query_params: Mapping[str, str] | None = None,
+    query_params: Mapping[str, str | Sequence[str]] | None = None,
     body: bytes | object = None,
+    content_type: str = "",
     request_id: str | None = None,
     lambda_context: object | None = None,
+    host: str = "",
+    version: str = "",
 ) -> Response:
     """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status.
 
+    An HTTP request hands over its query string, raw body (``bytes`` or ``None``) and content type: the parameters
+    are gathered from all three (``chalicelib.api.wire``), so the official SDKs' query-string and form encodings and
+    Sift's JSON bodies all work. A direct Lambda invocation hands over its event (a mapping) as ``body``: typed JSON.
+
     Each call is observed (``chalicelib.observability``): one JSON log line with the RequestId, the request's metrics
     and a trace subsegment. ``lambda_context`` (the Lambda's, when there is one) adds the Lambda request id to the log.
+    ``version`` is the API version the client named (``x-acs-version``), if it named one; ``host`` the endpoint it
+    called (IMM errors carry it as ``HostId``).
     """
     request_id = request_id or new_request_id()
     with observability.request_scope(
         operation.name, family=operation.family.value, request_id=request_id, lambda_context=lambda_context
     ) as telemetry:
         try:
-            payload = _payload(body)
-            lenient = operation.method == "GET"  # query strings carry numbers as text
-            if operation.method == "GET":  # a POST takes its parameters from the JSON body only
-                payload.update(query_params or {})
+            if version and version != operation.family.api_version:
+                raise InvalidVersionError(version, operation.family.api_version)
+            payload = _payload(operation, query_params, body, content_type)
             workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
-            request = parse_request(operation.request_model, payload, strict=not lenient)
+            request = parse_request(operation.request_model, payload)
             query = getattr(request, "query", None)
             if isinstance(query, str):  # its size, never its text: queries are the caller's content
                 observability.annotate(query_chars=len(query))
@@ -68,19 +83,36 @@ def invoke(
             response = Response(200, success(operation.family, data, request_id))
             telemetry.finish(response.status)
         except ServiceError as error:
-            response = Response(error.kind.status, failure(operation.family, error, request_id))
+            response = Response(error.kind.status, failure(operation.family, error, request_id, host=host))
             telemetry.finish(response.status, response.body["Code"], error_field=getattr(error, "field", None))
         except Exception as exc:  # noqa: BLE001 - the last line of defence: logged with the RequestId, never leaked
-            response = Response(500, failure(operation.family, InternalError(INTERNAL_MESSAGE), request_id))
+            error = InternalError(INTERNAL_MESSAGE)
+            response = Response(500, failure(operation.family, error, request_id, host=host))
             telemetry.finish(response.status, response.body["Code"], exception=exc)
     return response
 
 
-def _payload(body: bytes | object) -> dict[str, Any]:
-    """The request parameters: a raw HTTP body is decoded; a direct Lambda event must already be an object. Both meet
-    the same limits (``MAX_BODY_BYTES``, ``MAX_BODY_DEPTH``)."""
+def invoke_rpc(service: Callable[[], Services], *, action: str, **call: Any) -> Response:
+    """The IMM family's RPC endpoint (``/``): the operation is named by ``x-acs-action`` (or the older ``Action`` query
+    parameter); an unknown or missing one answers ``InvalidAction.NotFound``. ``call`` is ``invoke``'s keywords."""
+    operation = RPC_OPERATIONS.get(action)
+    if operation is None:
+        request_id = call.get("request_id") or new_request_id()
+        return Response(404, failure(Family.IMM, UnknownActionError(action), request_id, host=call.get("host", "")))
+    return invoke(service, operation, path_params={}, **call)
+
+
+def _payload(
+    operation: Operation, query_params: Mapping[str, str | Sequence[str]] | None, body: bytes | object,
+    content_type: str,
+) -> dict[str, Any]:
+    """The request parameters. An HTTP request's come from its query string and body (``gather_parameters``); a
+    direct Lambda event must already be an object. Both meet the same limits (``MAX_BODY_BYTES``, ``MAX_BODY_DEPTH``)."""
     if body is None or isinstance(body, bytes):
-        return decode_json_body(body)
+        query = {name: [value] if isinstance(value, str) else list(value) for name, value in (query_params or {}).items()}
+        http = HttpRequest(query=query, body=body, content_type=content_type)
+        drop = RPC_PROTOCOL_PARAMETERS if operation.family is Family.IMM else ()
+        return gather_parameters(operation.request_model, http, comma_lists=operation.wire.comma_lists, drop=drop)
     if isinstance(body, Mapping):
         check_body_limits(body)
         return dict(body)
@@ -252,3 +284,4 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 OPERATIONS = OPERATIONS + IMM_OPERATIONS
 BY_NAME: dict[str, Operation] = {operation.name: operation for operation in OPERATIONS}
+RPC_OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in IMM_OPERATIONS}

@@ -7,6 +7,7 @@ Retrieve's nodes, the retrieval history and the index list) must be identical be
 from __future__ import annotations
 
 import json
+import urllib.parse
 import random
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,13 @@ def test_body_of_another_content_type_is_read_as_json(api: Api, index_id: str) -
     body = json.dumps({"IndexId": index_id, "Query": "returns policy"})
     reply = api.post_raw(_retrieve_path(), body, headers={"Content-Type": "text/plain"})
     assert reply.data["Nodes"]
-    bad = api.post_raw(_retrieve_path(), "IndexId=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert_error(bad, 400, BAD_REQUEST, field="body")
+    # A form body is read as parameters (the official SDKs' form encoding), its values as text.
+    form = urllib.parse.urlencode({"IndexId": index_id, "Query": "returns policy", "DenseSimilarityTopK": "5"})
+    reply = api.post_raw(_retrieve_path(), form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.data["Nodes"]
+    bad = api.post_raw(_retrieve_path(), "IndexId=x&Query=a&DenseSimilarityTopK=five",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(bad, 400, BAD_REQUEST, field="DenseSimilarityTopK")
 
 
 # --- Retrieve parameters ------------------------------------------------------------------------------------------

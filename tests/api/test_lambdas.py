@@ -41,7 +41,7 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
             "ContextualRetrieval", "SemanticQuery", "ContextualAnswer", "CreateProject", "CreateDataset", "ListDatasets", "CreateBinding", "IndexFileMeta",
             "BatchIndexFileMeta", "GetFileMeta", "DeleteFileMeta", "BatchDeleteFileMeta",
         )
-    }
+    } | {"/"}  # the IMM family's RPC endpoint, as its official SDKs call it
 
 
 def test_lambda_retrieve_matches_http(api: Api, mixed_dir: Path) -> None:

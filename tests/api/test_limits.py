@@ -56,7 +56,8 @@ def refused(name: str, reply: Reply, field: str) -> str:
     family = BY_NAME[name].family
     assert reply.status == 400, (reply.status, str(reply.body)[:500])
     body = reply.body
-    expected_keys = {"Code", "Message", "RequestId"} | ({"Status", "Success"} if family is Family.BAILIAN else set())
+    expected_keys = {"Code", "Message", "RequestId"} | (
+        {"Status", "Success"} if family is Family.BAILIAN else {"HostId", "Recommend"})
     assert set(body) == expected_keys, body
     assert body["Code"] == BAD[family], body
     message = body["Message"]

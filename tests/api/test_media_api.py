@@ -39,7 +39,7 @@ def ok(reply: Reply) -> dict[str, Any]:
 
 def error(reply: Reply, status: int, code: str) -> str:
     assert reply.status == status, reply.body
-    assert set(reply.body) == {"Code", "Message", "RequestId"}
+    assert set(reply.body) == {"Code", "Message", "RequestId", "HostId", "Recommend"}
     assert reply.body["Code"] == code
     return str(reply.body["Message"])
 
@@ -214,5 +214,5 @@ def test_every_media_operation_is_also_a_lambda(dataset: Api) -> None:
     payload = dataset.invoke("ContextualRetrieval", {**IN_DATASET, "Messages": turns("pagoda")})
     assert payload["Results"][0]["URI"] == LAKE["URI"]
     missing = dataset.invoke("GetFileMeta", {**IN_DATASET, "URI": "s3://other-bucket/never.jpg"})
-    assert (missing["Code"], set(missing)) == ("ResourceNotFound", {"Code", "Message", "RequestId"})
+    assert (missing["Code"], set(missing)) == ("ResourceNotFound", {"Code", "Message", "RequestId", "HostId", "Recommend"})
     assert json.dumps(payload)

@@ -36,7 +36,7 @@ def ok(reply: Reply) -> dict[str, Any]:
 
 def error(reply: Reply, status: int, code: str) -> str:
     assert reply.status == status, reply.body
-    assert set(reply.body) == {"Code", "Message", "RequestId"}, reply.body
+    assert set(reply.body) == {"Code", "Message", "RequestId", "HostId", "Recommend"}, reply.body
     assert reply.body["Code"] == code
     return str(reply.body["Message"])
 

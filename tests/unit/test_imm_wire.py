@@ -1077,7 +1077,8 @@ def test_imm_success_refuses_data_that_is_not_a_mapping() -> None:
     ],
 )
 def test_imm_failure_codes(error: ServiceError, code: str, status: int) -> None:
-    assert failure(Family.IMM, error, REQUEST_ID) == {"Code": code, "Message": error.message, "RequestId": REQUEST_ID}
+    assert failure(Family.IMM, error, REQUEST_ID, host="imm.example") == {
+        "Code": code, "Message": error.message, "RequestId": REQUEST_ID, "HostId": "imm.example", "Recommend": ""}
     assert error.kind.status == status
 
 
@@ -1086,7 +1087,7 @@ def test_every_error_kind_has_an_imm_code(kind: ErrorKind) -> None:
     error = ServiceError("x")
     error.kind = kind
     body = failure(Family.IMM, error, REQUEST_ID)
-    assert set(body) == {"Code", "Message", "RequestId"} and body["Code"]
+    assert set(body) == {"Code", "Message", "RequestId", "HostId", "Recommend"} and body["Code"]
 
 
 def test_the_bailian_envelope_is_unchanged() -> None:
