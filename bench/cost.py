@@ -419,11 +419,11 @@ def rows(columns: Mapping[str, Mapping[str, float]]) -> list[tuple[str, list[str
 
 def retrieve_defaults() -> str:
     """The documented defaults the Retrieve variants run with (read from the request model, not restated)."""
-    from chalicelib.api.bailian import RerankConfig, RetrieveRequest
+    from chalicelib.api.bailian import DEFAULT_RERANK_TOP_N, RetrieveRequest
 
     dense = RetrieveRequest.model_fields["dense_similarity_top_k"].default
     sparse = RetrieveRequest.model_fields["sparse_similarity_top_k"].default
-    top_n = RerankConfig.model_fields["rerank_top_n"].default
+    top_n = DEFAULT_RERANK_TOP_N
     return f"`DenseSimilarityTopK` {dense}, `SparseSimilarityTopK` {sparse}, `RerankTopN` {top_n}"
 
 

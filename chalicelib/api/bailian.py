@@ -33,12 +33,21 @@ DEFAULT_RERANK_MODEL: RerankModelName = "qwen3-rerank-hybrid"
 RewriteModelName = Literal["conv-rewrite-qwen-1.8b"]
 
 
+RerankTopN = Annotated[int, Field(ge=1, le=20)]
+RerankMinScore = Annotated[float, Field(ge=0.01, le=1.0)]
+DEFAULT_RERANK_TOP_N = 5
+
+
 class RerankConfig(RequestModel):
+    """``Rerank[0]``. The SDKs' ``RetrieveRequestRerank`` holds ``ModelName``, ``RerankMode`` and ``RerankInstruct``;
+    ``RerankTopN`` and ``RerankMinScore`` are top-level Retrieve parameters, accepted here too as an alias (Sift's
+    earlier form)."""
+
     model_name: RerankModelName | None = None
     rerank_mode: Literal["qa", "similar", "custom"] = "qa"
     rerank_instruct: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | None = None
-    rerank_min_score: Annotated[float, Field(ge=0.01, le=1.0)] | None = None
-    rerank_top_n: Annotated[int, Field(ge=1, le=20)] = 5
+    rerank_min_score: RerankMinScore | None = None
+    rerank_top_n: RerankTopN | None = None
 
     @model_validator(mode="after")
     def _custom_needs_instruction(self) -> RerankConfig:
@@ -58,11 +67,25 @@ class HistoryMessage(RequestModel):
     )
 
 
+class RetrieveExtra(RequestModel):
+    """``Extra``: ``{"uniqueId"}``, the caller's id for the request; kept in the retriever history, not searched."""
+
+    unique_id: Annotated[str, Field(max_length=256)] | None = Field(default=None, alias="uniqueId")
+
+
 class RetrieveRequest(RequestModel):
-    """POST /{WorkspaceId}/index/retrieve. ``search_filters`` arrives parsed into a typed tree."""
+    """POST /{WorkspaceId}/index/retrieve. ``search_filters`` arrives parsed into a typed tree.
+
+    ``Query`` is optional when ``Images`` are given (the document's rule: a request searches by text, by images, or
+    both). ``RerankTopN`` and ``RerankMinScore`` are top-level (as in the SDKs' ``RetrieveRequest``); given inside
+    ``Rerank[0]`` too they must agree.
+    """
 
     index_id: IndexId
-    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)] | None = None
+    rerank_top_n: RerankTopN | None = None
+    rerank_min_score: RerankMinScore | None = None
+    extra: RetrieveExtra | None = None
     dense_similarity_top_k: Annotated[int, Field(ge=0, le=100)] = 100
     sparse_similarity_top_k: Annotated[int, Field(ge=0, le=100)] = 100
     enable_reranking: bool = True
@@ -76,8 +99,8 @@ class RetrieveRequest(RequestModel):
 
     @field_validator("query")
     @classmethod
-    def _query_not_blank(cls, value: str) -> str:
-        if not value.strip():
+    def _query_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
             raise ValueError("must not be empty")
         return value
 
@@ -93,9 +116,34 @@ class RetrieveRequest(RequestModel):
             raise InvalidParameterError("DenseSimilarityTopK", "cannot be 0 when SparseSimilarityTopK is 0 too")
         return self
 
+    @model_validator(mode="after")
+    def _query_or_images(self) -> RetrieveRequest:
+        if self.query is None and not self.images:
+            raise InvalidParameterError("Query", "is required (unless Images are given)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_rerank_top_n_and_min_score(self) -> RetrieveRequest:
+        nested = self.rerank_config
+        for top, inner, name in ((self.rerank_top_n, nested.rerank_top_n, "RerankTopN"),
+                                 (self.rerank_min_score, nested.rerank_min_score, "RerankMinScore")):
+            if top is not None and inner is not None and top != inner:
+                raise InvalidParameterError(name, f"is {top} here and {inner} in Rerank[0]: give it once")
+        return self
+
     @property
     def rerank_config(self) -> RerankConfig:
         return self.rerank[0] if self.rerank else RerankConfig()
+
+    @property
+    def top_n(self) -> int:
+        """How many nodes at most: ``RerankTopN`` (top-level or in ``Rerank[0]``), default 5."""
+        return self.rerank_top_n or self.rerank_config.rerank_top_n or DEFAULT_RERANK_TOP_N
+
+    @property
+    def min_score(self) -> float | None:
+        """The reranker's threshold: ``RerankMinScore`` (top-level or in ``Rerank[0]``), if given."""
+        return self.rerank_min_score if self.rerank_min_score is not None else self.rerank_config.rerank_min_score
 
 
 class Node(ResponseModel):

@@ -136,17 +136,17 @@ def _retrieve(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
             model_name=config.model_name,
             mode=RerankMode(config.rerank_mode),
             instruction=config.rerank_instruct or "",
-            min_score=config.rerank_min_score,
+            min_score=request.min_score,
         )
         if request.enable_reranking
         else None
     )
     history = [ChatMessage(message.role, message.content) for message in request.query_history or []]
     query = RetrievalQuery(
-        text=request.query,
+        text=request.query or "",
         dense_top_k=request.dense_similarity_top_k,
         sparse_top_k=request.sparse_similarity_top_k,
-        top_n=config.rerank_top_n,
+        top_n=request.top_n,
         filters=request.search_filters,
         rerank=rerank,
         history=history,
@@ -268,7 +268,8 @@ def _history(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 
 _KB = "/{WorkspaceId}/index"
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("Retrieve", "POST", f"{_KB}/retrieve", Family.BAILIAN, bailian.RetrieveRequest, _retrieve, 2048),
+    Operation("Retrieve", "POST", f"{_KB}/retrieve", Family.BAILIAN, bailian.RetrieveRequest, _retrieve, 2048,
+              wire=WireSpec(comma_lists=frozenset({"Images"}))),
     Operation("CreateIndex", "POST", f"{_KB}/create", Family.BAILIAN, bailian.CreateIndexRequest, _create_index),
     Operation("ListIndices", "GET", f"{_KB}/list_indices", Family.BAILIAN, bailian.ListIndicesRequest, _list_indices),
     Operation("DeleteIndex", "POST", f"{_KB}/delete", Family.BAILIAN, bailian.IndexRef, _delete_index),

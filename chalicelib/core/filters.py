@@ -32,16 +32,24 @@ Decisions this module makes (the Bailian doc leaves them open)
   error).
 * Field names must match ``^[^\\W\\d_][\\w\\-]{0,127}$``: a Unicode letter first (so ``分类`` is fine), then up to 127
   letters, digits, ``_`` or ``-``. Other keys starting with ``_`` are an error ("unknown reserved key").
+* Values sent as JSON text. The official SDKs of Go and Java can send only string values (``Map<String,String>``), and
+  the official SearchFilters page's own samples send arrays, ranges and ``like`` as JSON text:
+  ``{"tags": "[\"a\",\"b\"]"}``, ``{"age": "{\"gte\":20,\"lte\":27}"}``. A field value (or ``_conditions``)
+  that is a string holding a JSON array or object is read as that array or object. A string that starts with ``[``
+  or ``{`` but is not valid JSON stays a plain string (a literal value such as ``"[draft]"``).
 * Equality (a single value, ``eq``, ``neq``, and each element of an array) compares like with like: strings exactly,
   numbers numerically (``3 == 3.0``), booleans only with booleans (``true`` never equals ``1`` even though Python's
-  ``bool`` is an ``int``).
+  ``bool`` is an ``int``) — except that a filter string that reads as a number (``"25"``, ``"2.5"``, ``"1e3"``) also
+  equals that number: clients that can only send strings must still reach numeric fields.
 * Arrays may mix strings, numbers and booleans; they may not be empty, hold ``null``, objects or arrays, or have more
   than 100 items.
-* ``like`` is a case-insensitive (Unicode case-folded) *substring* match on string values. ``%`` and ``_`` are not
-  wildcards: the value is matched literally. Its value must be a non-empty string. Non-string stored values never
-  match.
-* Range bounds must be finite numbers (booleans are not numbers). Only numeric stored values can satisfy a range: a
-  string that looks like a number (``"5"``) does not. ``gt`` with ``gte`` (or ``lt`` with ``lte``) is an error, and so
+* ``like`` is case-insensitive (Unicode case-folded) on string values. ``%`` is the wildcard of the official page
+  (``"技%员"``): any run of characters, the empty run included, and a pattern with ``%`` must match the whole value
+  (``"warr%"`` is a prefix, ``"%.md"`` a suffix). A pattern without ``%`` is a substring match (Sift's reading of the
+  page's ``"like": "prefix"`` sample, kept from its first release). ``_`` is literal. Its value must be a non-empty
+  string. Non-string stored values never match.
+* Range bounds must be finite numbers (booleans are not numbers), or strings that read as one (``"20"``). Only
+  numeric stored values can satisfy a range: a stored string that looks like a number (``"5"``) does not. ``gt`` with ``gte`` (or ``lt`` with ``lte``) is an error, and so
   is a range no value can satisfy (``{"gte": 9, "lte": 1}``, ``{"gt": 5, "lt": 5}``): it is certainly a caller mistake.
 * ``_conditions_operator`` without ``_conditions`` is an error (it would otherwise be silently ignored).
 * Metadata matching: a missing field fails ``eq``, array, ``like`` and range conditions and satisfies ``neq`` (absent
@@ -105,31 +113,54 @@ def _equality_key(value: object) -> tuple[int, object] | None:
     return None
 
 
+_NUMERIC_TEXT: Final = re.compile(r"[+-]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][+-]?\d{1,3})?")
+
+
+def numeric_text(value: object) -> int | float | None:
+    """The number a filter string reads as (``"25"`` → 25, ``" 2.5"`` → 2.5), or ``None``: strings that can stand for
+    a number, for clients that can only send strings."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not _NUMERIC_TEXT.fullmatch(text):
+        return None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _keys_of(value: Scalar) -> frozenset[tuple[int, object]]:
+    """Every equality key ``value`` stands for: its own, and a number's for a string that reads as one."""
+    keys = {key for key in (_equality_key(value), _equality_key(numeric_text(value))) if key is not None}
+    return frozenset(keys)
+
+
 @dataclass(frozen=True, slots=True)
 class Equals:
     """``field`` equals ``value`` (a single value or ``eq``).
 
-    ``_key`` is derived from ``value`` at construction so that evaluation builds no per-call objects for it.
+    ``_keys`` is derived from ``value`` at construction so that evaluation builds no per-call objects for it.
     """
 
     field: str
     value: Scalar
-    _key: tuple[int, object] | None = dataclasses.field(init=False, repr=False, compare=False)
+    _keys: frozenset[tuple[int, object]] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", _equality_key(self.value))
+        object.__setattr__(self, "_keys", _keys_of(self.value))
 
 
 @dataclass(frozen=True, slots=True)
 class NotEquals:
-    """``field`` does not equal ``value`` (``neq``); holds when the field is missing. ``_key`` as for ``Equals``."""
+    """``field`` does not equal ``value`` (``neq``); holds when the field is missing. ``_keys`` as for ``Equals``."""
 
     field: str
     value: Scalar
-    _key: tuple[int, object] | None = dataclasses.field(init=False, repr=False, compare=False)
+    _keys: frozenset[tuple[int, object]] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", _equality_key(self.value))
+        object.__setattr__(self, "_keys", _keys_of(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +175,24 @@ class AnyOf:
     _keys: frozenset[tuple[int, object]] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        keys = frozenset(key for key in map(_equality_key, self.values) if key is not None)
+        keys: frozenset[tuple[int, object]] = frozenset().union(*map(_keys_of, self.values))
         object.__setattr__(self, "_keys", keys)
 
 
 @dataclass(frozen=True, slots=True)
 class Like:
-    """``field`` is a string containing ``substring``; ``substring`` is stored case-folded, ready to compare."""
+    """``field`` is a string matching ``substring``, the pattern, stored case-folded, ready to compare.
+
+    Without ``%`` the pattern is a substring; with it, ``parts`` holds the literal runs between the wildcards and the
+    whole value must match (``"warr%"`` → ``("warr", "")``).
+    """
 
     field: str
     substring: str
+    parts: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.substring.split("%")) if "%" in self.substring else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,18 +264,18 @@ def _is_array(value: object) -> TypeGuard[list[Any] | tuple[Any, ...]]:
 
 def _equals_holds(condition: Equals, metadata: Mapping[str, Any]) -> bool:
     stored = metadata.get(condition.field, _MISSING)
-    expected = condition._key
+    expected = condition._keys
     if _is_array(stored):
-        return any(_equality_key(item) == expected for item in stored)
-    return _equality_key(stored) == expected
+        return any(_equality_key(item) in expected for item in stored)
+    return _equality_key(stored) in expected
 
 
 def _not_equals_holds(condition: NotEquals, metadata: Mapping[str, Any]) -> bool:
     stored = metadata.get(condition.field, _MISSING)
-    unwanted = condition._key
+    unwanted = condition._keys
     if _is_array(stored):
-        return all(_equality_key(item) != unwanted for item in stored)
-    return _equality_key(stored) != unwanted
+        return all(_equality_key(item) not in unwanted for item in stored)
+    return _equality_key(stored) not in unwanted
 
 
 def _any_of_holds(condition: AnyOf, metadata: Mapping[str, Any]) -> bool:
@@ -247,15 +286,35 @@ def _any_of_holds(condition: AnyOf, metadata: Mapping[str, Any]) -> bool:
     return _equality_key(stored) in keys
 
 
-def _like_one(substring: str, stored: object) -> bool:
-    return isinstance(stored, str) and substring in stored.casefold()
+def _like_one(condition: Like, stored: object) -> bool:
+    if not isinstance(stored, str):
+        return False
+    if not condition.parts:
+        return condition.substring in stored.casefold()
+    return _wildcard_match(condition.parts, stored.casefold())
+
+
+def _wildcard_match(parts: tuple[str, ...], value: str) -> bool:
+    """``value`` matches ``part0 % part1 % ... % partN`` as a whole. Placing each middle part at its earliest
+    occurrence is optimal for a pattern whose only wildcard is "any run", so one left-to-right scan decides (no
+    backtracking: a hostile pattern cannot make it slow)."""
+    first, last = parts[0], parts[-1]
+    if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for part in parts[1:-1]:
+        found = value.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 def _like_holds(condition: Like, metadata: Mapping[str, Any]) -> bool:
     stored = metadata.get(condition.field, _MISSING)
     if _is_array(stored):
-        return any(_like_one(condition.substring, item) for item in stored)
-    return _like_one(condition.substring, stored)
+        return any(_like_one(condition, item) for item in stored)
+    return _like_one(condition, stored)
 
 
 def _in_range(condition: Range, stored: object) -> bool:
@@ -414,6 +473,7 @@ def _parse_operator(
 def _parse_conditions(entry: tuple[str, object], path: str, operator: Operator, depth: int, budget: _Budget) -> Group:
     """The ``_conditions`` block: nested subgroups joined by ``operator``, at most ``MAX_NESTING_DEPTH`` deep."""
     key, value = entry
+    value = _json_text(value)
     block_path = f"{path}.{key}"
     if not _is_array(value) or not value:
         raise InvalidParameterError(block_path, "must be a non-empty array of objects")
@@ -426,9 +486,32 @@ def _parse_conditions(entry: tuple[str, object], path: str, operator: Operator, 
     return Group(operator, nested)
 
 
+def _json_text(value: object) -> object:
+    """A string holding a JSON array or object, decoded (values sent as JSON text); anything else as it is."""
+    if not isinstance(value, str) or not value.lstrip().startswith(("[", "{")):
+        return value
+    try:
+        decoded = json.loads(value, parse_constant=_refuse_constant, parse_int=_short_int)
+    except (ValueError, RecursionError):  # not JSON after all: a literal string such as "[draft]"
+        return value
+    return decoded if isinstance(decoded, (list, dict)) else value
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _short_int(literal: str) -> int:
+    if len(literal) > 100:
+        raise ValueError("integer literal too long")
+    return int(literal)
+
+
 def _parse_field(name: str, value: object, path: str, budget: _Budget) -> Condition:
-    """One ``field: value`` pair: a single value, an array of values, or an object of properties."""
+    """One ``field: value`` pair: a single value, an array of values, or an object of properties (any of them may
+    arrive as JSON text)."""
     budget.spend()
+    value = _json_text(value)
     if value is None:
         raise InvalidParameterError(path, "must not be null")
     if _is_array(value):
@@ -527,7 +610,10 @@ def _parse_range(name: str, properties: Mapping[str, tuple[str, object]], path: 
 
 
 def _parse_bound(operand: object, path: str) -> float:
-    """One range bound: a finite number (booleans are not numbers)."""
+    """One range bound: a finite number (booleans are not numbers), or a string that reads as one."""
+    number = numeric_text(operand)
+    if number is not None:
+        return number
     if isinstance(operand, bool) or not isinstance(operand, (int, float)):
         raise InvalidParameterError(path, f"must be a number, not {_json_type(operand)}")
     if isinstance(operand, float) and not math.isfinite(operand):

@@ -138,13 +138,22 @@ class Retriever:
         *,
         image_vectors: Sequence[Sequence[float]] = (),
     ) -> list[FusedCandidate]:
-        """Embed ``text``, recall both legs (and the image leg) with the query's filters and top-Ks, fuse."""
+        """Embed ``text``, recall both legs (and the image leg) with the query's filters and top-Ks, fuse.
+
+        Without text (a Retrieve by ``Images`` alone) the text legs are off; with neither text nor query images there
+        is nothing to search by, and nothing is found.
+        """
+        has_text = bool(text.strip())
+        dense_top_k = query.dense_top_k if has_text else 0
+        sparse_top_k = query.sparse_top_k if has_text else 0
+        if not (dense_top_k or sparse_top_k or image_vectors):
+            return []
         vector = None
-        if query.dense_top_k > 0:
+        if dense_top_k > 0:
             with _timed(timings, "embed"):
                 vector = self._embedder.embed_query(text)
         recall_query = RecallQuery(
-            text, vector, query.dense_top_k, query.sparse_top_k, query.filters,
+            text, vector, dense_top_k, sparse_top_k, query.filters,
             image_vectors=image_vectors, image_top_k=query.dense_top_k if image_vectors else 0,
         )
         with _timed(timings, "recall"):
@@ -152,7 +161,7 @@ class Retriever:
         with _timed(timings, "fuse"):
             return fuse(
                 recalled.dense, recalled.sparse, self._fusion,
-                dense_on=query.dense_top_k > 0, sparse_on=query.sparse_top_k > 0, image=recalled.image,
+                dense_on=dense_top_k > 0, sparse_on=sparse_top_k > 0, image=recalled.image,
             )
 
     def finish(
@@ -163,8 +172,9 @@ class Retriever:
         candidates: Sequence[FusedCandidate],
         timings: dict[str, float],
     ) -> list[RetrievedChunk]:
-        """Rerank (when asked), drop scores at or below the threshold, keep the top N."""
-        if reranker is None or query.rerank is None:
+        """Rerank (when asked, and when there is a text to rerank against), drop scores at or below the threshold,
+        keep the top N."""
+        if reranker is None or query.rerank is None or not text.strip():
             return [RetrievedChunk(c.chunk, c.score) for c in candidates[: query.top_n]]
         with _timed(timings, "rerank"):
             ranked = self._rerank(reranker, query.rerank, text, candidates)

@@ -143,7 +143,7 @@ BAD_RETRIEVE_FIELDS = [
     pytest.param({"SearchFilters": ["category"]}, "SearchFilters[0]", id="filters-item-not-object"),
     pytest.param({"SearchFilters": [{"year": {"between": 1}}]}, "SearchFilters[0].year.between",
                  id="filters-unknown-operator"),
-    pytest.param({"SearchFilters": [{"year": {"gte": "2020"}}]}, "SearchFilters[0].year.gte",
+    pytest.param({"SearchFilters": [{"year": {"gte": "twenty"}}]}, "SearchFilters[0].year.gte",
                  id="filters-range-string-bound"),
     pytest.param({"SearchFilters": [{"year": {"gte": 2025, "lte": 2020}}]}, "SearchFilters[0].year",
                  id="filters-empty-range"),

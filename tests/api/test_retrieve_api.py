@@ -204,7 +204,7 @@ def test_without_filters_every_document_is_reachable(api: Api, filter_index: str
             {"faq-2021.txt", "policy-2024.txt"}, id="nested-and-inside-or",
         ),
         pytest.param([{"category": "recipes"}], set(), id="matches-nothing"),
-        pytest.param([{"year": "2024"}], set(), id="string-never-equals-number"),
+        pytest.param([{"year": "2024"}], {"policy-2024.txt"}, id="numeric-string-equals-number"),
     ],
 )
 def test_search_filters_restrict_results(

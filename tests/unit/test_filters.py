@@ -302,7 +302,7 @@ class TestErrors:
         assert error.field == "SearchFilters[0]._conditions[2].tag"
 
     def test_error_deep_inside_conditions(self) -> None:
-        error = rejects([{"a": 1}, {"_conditions": [{"_conditions": [{"price": {"gt": "5"}}]}]}])
+        error = rejects([{"a": 1}, {"_conditions": [{"_conditions": [{"price": {"gt": "five"}}]}]}])
         assert error.field == "SearchFilters[1]._conditions[0]._conditions[0].price.gt"
 
     def test_nested_element_not_an_object(self) -> None:
@@ -418,7 +418,7 @@ class TestErrors:
 
     @pytest.mark.parametrize(
         ("operand", "kind"),
-        [("5", "a string"), (True, "a boolean"), (None, "null"), ([1], "an array"), ({}, "an object")],
+        [("five", "a string"), (True, "a boolean"), (None, "null"), ([1], "an array"), ({}, "an object")],
     )
     @pytest.mark.parametrize("bound", ["gt", "gte", "lt", "LTE"])
     def test_range_bound_not_a_number(self, bound: str, operand: object, kind: str) -> None:
@@ -514,7 +514,10 @@ class TestEquality:
             (3.0, 3, True),
             (3, 4, False),
             (3, "3", False),
-            ("3", 3, False),
+            ("3", 3, True),  # a filter string that reads as a number reaches numeric fields (string-only clients)
+            ("3.0", 3, True),
+            ("1e3", 1000, True),
+            ("3", "3.0", False),
             (True, True, True),
             (False, False, True),
             (True, False, False),
@@ -596,11 +599,23 @@ class TestLike:
             ("PREFIX", "the Prefix here", True),
             ("fix", "prefix", True),
             ("abc", "ab", False),
-            ("50%", "save 50% now", True),
+            # % is the wildcard (any run, the empty one too) and a pattern with % matches the whole value
+            ("50%", "save 50% now", False),
+            ("%50%", "save 50% now", True),
+            ("save%", "save 50% now", True),
             ("5%", "save 50 now", False),
             ("a_c", "abc", False),
             ("a_c", "xa_cx", True),
-            ("a%c", "abc", False),
+            ("a%c", "abc", True),
+            ("a%c", "ac", True),
+            ("a%c", "abcd", False),
+            ("a%b%c", "aXbYc", True),
+            ("a%b%c", "acb", False),
+            ("ab%bc", "abc", False),  # the two runs may not overlap
+            ("技%员", "技术人员", True),
+            ("技%员", "技术人员们", False),
+            ("WARR%", "warranty.md", True),
+            ("%", "anything", True),
             ("北京", "我在北京工作", True),
             ("上海", "我在北京工作", False),
             ("straße", "STRASSE", True),
@@ -735,3 +750,38 @@ class TestCombination:
         tree = parse([{"tag": ["a", "b"], "n": {"gte": 50}, "t": {"like": "X"}}])
         rows = [{"tag": "ab"[i % 2], "n": i % 100, "t": f"x{i}"} for i in range(20_000)]
         assert sum(matches(tree, row) for row in rows) == 10_000
+
+
+class TestValuesAsJsonText:
+    """The official SearchFilters page's samples, as string-only clients (the Go and Java SDKs) send them."""
+
+    def test_an_array_as_json_text_is_any_of(self) -> None:
+        assert check([{"tags": '["a","b"]'}], {"tags": "b"})
+        assert not check([{"tags": '["a","b"]'}], {"tags": "c"})
+
+    def test_a_range_as_json_text(self) -> None:
+        assert check([{"age": '{"gte":20,"lte":27}'}], {"age": 25})
+        assert not check([{"age": '{"gte":20,"lte":27}'}], {"age": 28})
+
+    def test_like_as_json_text_with_a_wildcard(self) -> None:
+        assert check([{"post": '{"like":"技%员"}'}], {"post": "技术人员"})
+        assert not check([{"post": '{"like":"技%员"}'}], {"post": "人员技术"})
+
+    def test_conditions_as_json_text(self) -> None:
+        filters = [{"_operator": "OR", "a": "x", "_conditions": '[{"b": "{\\"gt\\": 1}"}]'}]
+        assert check(filters, {"a": "y", "b": 2})
+        assert not check(filters, {"a": "y", "b": 1})
+
+    def test_numeric_text_reaches_numbers_everywhere(self) -> None:
+        assert check([{"year": "2024"}], {"year": 2024})
+        assert check([{"year": ["2023", "2024"]}], {"year": 2024})
+        assert check([{"year": {"gte": "2024"}}], {"year": 2024})
+        assert not check([{"year": {"neq": "2024"}}], {"year": 2024})
+        assert check([{"year": "2024"}], {"year": "2024"})
+
+    def test_text_that_only_looks_like_json_stays_a_literal(self) -> None:
+        assert check([{"label": "[draft]"}], {"label": "[draft]"})
+        assert check([{"label": "{x"}], {"label": "{x"})
+
+    def test_json_text_errors_name_the_field(self) -> None:
+        assert rejects([{"age": '{"between": 1}'}]).field == "SearchFilters[0].age.between"

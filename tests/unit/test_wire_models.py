@@ -76,7 +76,7 @@ def test_the_seed_example_parses() -> None:
     assert request.save_retriever_history is False
     assert request.rerank_config.model_name == "gte-rerank-hybrid"
     assert request.rerank_config.rerank_min_score == pytest.approx(0.20)
-    assert request.rerank_config.rerank_top_n == 5
+    assert request.top_n == 5  # RerankTopN, top-level or in Rerank[0]
     assert request.rerank_config.rerank_mode == "qa"
     assert request.rewrite is not None and request.rewrite[0].model_name == "conv-rewrite-qwen-1.8b"
     assert request.query_history is not None
@@ -100,7 +100,7 @@ def test_defaults_follow_the_seed() -> None:
     assert request.rerank is None and request.rewrite is None
     assert request.search_filters is None and request.images is None and request.query_history is None
     assert request.rerank_config == RerankConfig()
-    assert request.rerank_config.rerank_top_n == 5
+    assert request.top_n == 5  # RerankTopN, top-level or in Rerank[0]
     assert request.rerank_config.rerank_mode == "qa"
     assert request.rerank_config.model_name is None  # "the model configured for the knowledge base is used"
     assert request.rerank_config.rerank_min_score is None
@@ -274,10 +274,31 @@ def test_blank_query_is_rejected(query: str) -> None:
     assert rejected_retrieve(Query=query).field == "Query"
 
 
-def test_query_is_required() -> None:
-    """Pinned: Sift requires Query although the seed marks it optional ("Required: No")."""
+def test_query_is_required_unless_images_are_given() -> None:
+    """The seed marks Query optional ("Required: No"): a request may search by Images alone, but by something."""
     error = rejected({"IndexId": "5pwe0m2g6t"})
-    assert (error.field, error.problem) == ("Query", "is required")
+    assert (error.field, error.problem) == ("Query", "is required (unless Images are given)")
+    request = parse_request(RetrieveRequest, {"IndexId": "5pwe0m2g6t", "Images": ["s3://bucket/cat.png"]})
+    assert request.query is None and request.images == ["s3://bucket/cat.png"]
+
+
+def test_rerank_top_n_and_min_score_are_top_level_and_may_repeat_in_rerank_only_if_equal() -> None:
+    top = parse_request(RetrieveRequest, {**MINIMAL, "RerankTopN": 2, "RerankMinScore": 0.3})
+    assert (top.top_n, top.min_score) == (2, 0.3)
+    nested = parse_request(RetrieveRequest, {**MINIMAL, "Rerank": [{"RerankTopN": 3, "RerankMinScore": 0.2}]})
+    assert (nested.top_n, nested.min_score) == (3, 0.2)
+    both = parse_request(RetrieveRequest, {**MINIMAL, "RerankTopN": 3, "Rerank": [{"RerankTopN": 3}]})
+    assert both.top_n == 3
+    assert rejected({**MINIMAL, "RerankTopN": 2, "Rerank": [{"RerankTopN": 3}]}).field == "RerankTopN"
+    assert rejected({**MINIMAL, "RerankMinScore": 0.2, "Rerank": [{"RerankMinScore": 0.3}]}).field == "RerankMinScore"
+    assert rejected({**MINIMAL, "RerankTopN": 21}).field == "RerankTopN"
+    assert rejected({**MINIMAL, "RerankMinScore": 0}).field == "RerankMinScore"
+
+
+def test_extra_carries_the_callers_unique_id() -> None:
+    request = parse_request(RetrieveRequest, {**MINIMAL, "Extra": {"uniqueId": "u-1"}})
+    assert request.extra is not None and request.extra.unique_id == "u-1"
+    assert rejected({**MINIMAL, "Extra": {"other": 1}}).field == "Extra.other"
 
 
 def test_index_id_is_required_and_must_be_an_identifier() -> None:

@@ -43,7 +43,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from chalicelib.core.filters import FIELD_NAME, AnyOf, Equals, Group, Like, Node, NotEquals, Operator, Range
+from chalicelib.core.filters import (
+    FIELD_NAME,
+    AnyOf,
+    Equals,
+    Group,
+    Like,
+    Node,
+    NotEquals,
+    Operator,
+    Range,
+    numeric_text,
+)
 from chalicelib.search.base import ChunkRecord, DocumentRecord
 
 ENGINES: Final = frozenset({"faiss", "lucene", "nmslib"})
@@ -218,13 +229,13 @@ def _compile(node: Node) -> dict[str, Any]:
             return {"bool": {"must_not": [{"match_all": {}}]}}
         return {"bool": {"should": clauses, "minimum_should_match": 1}}
     if isinstance(node, Equals):
-        return _term(node.field, node.value)
+        return _any_of(AnyOf(node.field, (node.value,)))
     if isinstance(node, NotEquals):
-        return {"bool": {"must_not": [_term(node.field, node.value)]}}
+        return {"bool": {"must_not": [_any_of(AnyOf(node.field, (node.value,)))]}}
     if isinstance(node, AnyOf):
         return _any_of(node)
     if isinstance(node, Like):
-        return {"wildcard": {f"{FOLDED_FIELD}.{node.field}": {"value": f"*{_escape_wildcard(node.substring)}*"}}}
+        return {"wildcard": {f"{FOLDED_FIELD}.{node.field}": {"value": _wildcard_pattern(node)}}}
     if isinstance(node, Range):
         bounds = {name: value for name, value in (("gt", node.gt), ("gte", node.gte), ("lt", node.lt),
                                                   ("lte", node.lte)) if value is not None}
@@ -248,16 +259,30 @@ def _term(field: str, value: object) -> dict[str, Any]:
 
 
 def _any_of(node: AnyOf) -> dict[str, Any]:
-    """One ``terms`` per kind present (in first-seen order, duplicates dropped); several are ORed."""
+    """One ``term`` / ``terms`` per kind present (in first-seen order, duplicates dropped); several are ORed. A string
+    that reads as a number also stands for that number (``chalicelib.core.filters.numeric_text``)."""
     by_field: dict[str, list[object]] = {}
-    for value in node.values:
-        values = by_field.setdefault(_typed_field(node.field, value), [])
-        if not any(type(seen) is type(value) and seen == value for seen in values):
-            values.append(value)
-    clauses: list[dict[str, Any]] = [{"terms": {field: values}} for field, values in by_field.items()]
+    for given in node.values:
+        number = numeric_text(given)
+        for value in (given,) if number is None else (given, number):
+            values = by_field.setdefault(_typed_field(node.field, value), [])
+            if not any(type(seen) is type(value) and seen == value for seen in values):
+                values.append(value)
+    clauses: list[dict[str, Any]] = [
+        {"term": {field: values[0]}} if len(values) == 1 else {"terms": {field: values}}
+        for field, values in by_field.items()
+    ]
     if len(clauses) == 1:
         return clauses[0]
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
+def _wildcard_pattern(node: Like) -> str:
+    """The ``like`` pattern in Lucene wildcard syntax: a substring is ``*text*``; with ``%`` the literal runs are
+    joined by ``*`` and the pattern is anchored at both ends, as the embedded matcher reads it."""
+    if not node.parts:
+        return f"*{_escape_wildcard(node.substring)}*"
+    return "*".join(_escape_wildcard(part) for part in node.parts)
 
 
 def _escape_wildcard(text: str) -> str:
