@@ -94,8 +94,9 @@ def rpc() -> Response:
     call = _http_call()
     request = app.current_request
     assert request is not None
-    action = request.headers.get("x-acs-action") or (request.query_params or {}).get("Action", "")
-    call["version"] = call["version"] or (request.query_params or {}).get("Version", "")
+    query: dict[str, str] = dict(request.query_params or {})
+    action = request.headers.get("x-acs-action") or query.get("Action", "")
+    call["version"] = call["version"] or query.get("Version", "")
     return _respond(invoke_rpc(service, action=action, **call))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel, ResponseModel
 from chalicelib.api.errors import InvalidParameterError
@@ -180,8 +180,12 @@ class IndexRef(RequestModel):
     index_id: IndexId
 
 
+# Pages beyond this are refused rather than computed into an offset no store can seek to.
+MAX_PAGE_NUMBER = 1_000_000
+
+
 class PageRequest(RequestModel):
-    page_number: Annotated[int, Field(ge=1)] = 1
+    page_number: Annotated[int, Field(ge=1, le=MAX_PAGE_NUMBER)] = 1
     page_size: Annotated[int, Field(ge=1, le=100)] = 10
 
 
@@ -197,8 +201,15 @@ class SubmitJobRequest(RequestModel):
 
 
 class JobStatusRequest(RequestModel):
+    """``PageNumber`` and ``PageSize`` page the job's documents (the SDKs send the latter as ``pageSize``); without
+    ``PageSize`` every document the job record holds is listed."""
+
     index_id: IndexId
     job_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    page_number: Annotated[int, Field(ge=1, le=MAX_PAGE_NUMBER)] = 1
+    page_size: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None, validation_alias=AliasChoices("PageSize", "pageSize")
+    )
 
 
 class ListDocumentsRequest(PageRequest):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.api.common import RequestModel
@@ -37,4 +37,4 @@ class Operation:
     handler: Handler
     lambda_memory_mb: int = 1024
     component: str = "knowledge_bases"
-    wire: WireSpec = WireSpec()
+    wire: WireSpec = field(default_factory=WireSpec)

@@ -86,8 +86,8 @@ def invoke(
             response = Response(error.kind.status, failure(operation.family, error, request_id, host=host))
             telemetry.finish(response.status, response.body["Code"], error_field=getattr(error, "field", None))
         except Exception as exc:  # noqa: BLE001 - the last line of defence: logged with the RequestId, never leaked
-            error = InternalError(INTERNAL_MESSAGE)
-            response = Response(500, failure(operation.family, error, request_id, host=host))
+            internal = InternalError(INTERNAL_MESSAGE)
+            response = Response(500, failure(operation.family, internal, request_id, host=host))
             telemetry.finish(response.status, response.body["Code"], exception=exc)
     return response
 
@@ -214,12 +214,16 @@ def _submit_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 def _job_status(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
     request: bailian.JobStatusRequest = call.request
     job = service.get_job(call.workspace_id, request.index_id, request.job_id)
+    documents = list(job.documents)
+    if request.page_size is not None:
+        start = (request.page_number - 1) * request.page_size
+        documents = documents[start:start + request.page_size]
     return {
         "JobId": job.job_id, "Status": job.status.value, "Message": job.message, "CreateTime": job.created_at,
         "UpdateTime": job.updated_at,
         "Documents": [
             {"DocId": doc.doc_id, "DocName": doc.name, "Status": doc.status, "Message": doc.message}
-            for doc in job.documents
+            for doc in documents
         ],
         # Sift extension: a large job's record lists only its failed documents, so the counts say how it went.
         "Counts": {key.capitalize(): value for key, value in job.counts.items()},

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import json
 import math
 import re
 import types

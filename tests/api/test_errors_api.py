@@ -7,8 +7,8 @@ Retrieve's nodes, the retrieval history and the index list) must be identical be
 from __future__ import annotations
 
 import json
-import urllib.parse
 import random
+import urllib.parse
 from pathlib import Path
 from typing import Any
 

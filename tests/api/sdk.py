@@ -1,0 +1,133 @@
+"""The official Alibaba Cloud SDKs pointed at Sift, as a migrating user points them: only the endpoint changes.
+
+Two transports, the same clients:
+
+* ``LocalServer``: a real ``chalice local`` on a free port, in its own process, with the test's data directory; the
+  SDKs talk HTTP to it.
+* ``routed_through``: the SDKs' one HTTP call (``darabonba.core.DaraCore.do_action``) answered by a
+  ``chalice.test.Client`` in this process, so the requests the SDKs encode meet the app without a socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alibabacloud_bailian20231229.client import Client as BailianClient
+from alibabacloud_imm20200930.client import Client as ImmClient
+from alibabacloud_tea_openapi.models import Config
+from darabonba.core import DaraCore
+from darabonba.response import DaraResponse
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCESS_KEY_ID = "sift-test-key"
+ACCESS_KEY_SECRET = "sift-test-secret"
+
+
+def _config(endpoint: str) -> Config:
+    # No retries: a refused request must surface as the error Sift answered, once.
+    return Config(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, endpoint=endpoint,
+                  protocol="http", read_timeout=60_000, connect_timeout=5_000)
+
+
+def bailian_client(endpoint: str) -> BailianClient:
+    return BailianClient(_config(endpoint))
+
+
+def imm_client(endpoint: str) -> ImmClient:
+    return ImmClient(_config(endpoint))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalServer:
+    """``chalice local --stage local`` on 127.0.0.1:<free port>, serving ``data_dir`` with the hashing embedder."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.port = _free_port()
+        self.endpoint = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.endpoint}"
+        env = {
+            **os.environ,
+            "SIFT_DATA_DIR": str(data_dir),
+            "SIFT_EMBEDDER": "hashing",
+            "SIFT_EMBEDDING_CACHE": "off",
+            "PYTHONUNBUFFERED": "1",
+        }
+        chalice = Path(sys.executable).with_name("chalice")
+        self._log = log.open("wb")
+        self._process = subprocess.Popen(
+            [str(chalice), "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(self.port),
+             "--no-autoreload"],
+            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self._wait_until_serving(log)
+
+    def _wait_until_serving(self, log: Path, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"chalice local exited: {log.read_text(errors='replace')[-2000:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"chalice local did not start in {timeout_s} s")
+
+    def post_json(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """Sift's own JSON form, for set-up the SDKs have no operation for (a Sift extension such as SourceURIs)."""
+        import json
+
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def routed_through(http: Any) -> Iterator[str]:
+    """Answer every SDK request with ``http`` (a ``chalice.test.Client().http``); yields the endpoint to configure."""
+    original = DaraCore.do_action
+
+    def do_action(request: Any, runtime_option: Any = None) -> DaraResponse:
+        url = urllib.parse.urlsplit(DaraCore.compose_url(request))
+        path = url.path + (f"?{url.query}" if url.query else "")
+        body = request.body.encode("utf-8") if isinstance(request.body, str) else (request.body or b"")
+        reply = http.request(request.method.upper(), path, headers=dict(request.headers), body=body)
+        response = DaraResponse()
+        response.status_code = reply.status_code
+        response.status_message = ""
+        response.headers = {key.lower(): value for key, value in reply.headers.items()}
+        response.body = reply.body
+        return response
+
+    DaraCore.do_action = staticmethod(do_action)  # type: ignore[method-assign]
+    try:
+        yield "sift.test"
+    finally:
+        DaraCore.do_action = original  # type: ignore[method-assign]

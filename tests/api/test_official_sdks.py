@@ -1,0 +1,328 @@
+"""The official Python SDKs against Sift, unchanged but for the endpoint: ``alibabacloud-bailian20231229`` (ROA:
+parameters in the query string, arrays and objects JSON-encoded) and ``alibabacloud-imm20200930`` (RPC: ``POST /``
+with ``x-acs-action``, scalars in the query string, arrays and objects in a form body).
+
+Each flow runs twice: against a real ``chalice local`` over HTTP, and through ``chalice.test.Client`` in-process.
+The assertions read the SDKs' parsed response objects, so a field the models do not parse counts as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_bailian20231229 import models as bm
+from alibabacloud_bailian20231229.client import Client as BailianClient
+from alibabacloud_imm20200930 import models as im
+from alibabacloud_imm20200930.client import Client as ImmClient
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils_models import Params
+from darabonba.runtime import RuntimeOptions
+
+from tests.api.conftest import Api
+from tests.api.sdk import LocalServer, bailian_client, imm_client, routed_through
+
+WS = "ws_test"
+PROJECT = "travel"
+DATASET = "notes"
+
+KB_FILES: dict[str, str] = {
+    "warranty.md": "# Warranty\n\nEvery Larkspur tent is covered by a 5-year warranty against defects in materials.",
+    "returns.md": "# Returns policy\n\nItems may be returned within 30 days of purchase for a full refund.",
+    "stores.md": "# Stores\n\n杭州门店每天上午十点开门，晚上九点关门。The Hangzhou store opens at 10 and closes at 21.",
+    "tent.md": "# Trailhead 2P\n\nThe Trailhead 2P is a two-person backpacking tent that weighs 1.8 kg.",
+}
+KB_METADATA: dict[str, dict[str, Any]] = {
+    "warranty.md": {"category": "policy", "year": 2025},
+    "returns.md": {"category": "policy", "year": 2024},
+    "stores.md": {"category": "store", "year": 2025},
+    "tent.md": {"category": "product", "year": 2025},
+}
+MEDIA_FILES: dict[str, str] = {
+    "west-lake.txt": "西湖在杭州，春天的西湖风景很美。West Lake in Hangzhou is beautiful in spring.",
+    "bund.txt": "外滩在上海，夜景很有名。The Bund in Shanghai is famous for its night view.",
+    "great-wall.txt": "长城在北京附近，秋天爬长城的人很多。Many people climb the Great Wall near Beijing in autumn.",
+}
+
+
+def _write_corpus(root: Path) -> tuple[Path, Path]:
+    docs, media = root / "docs", root / "media"
+    docs.mkdir(parents=True)
+    media.mkdir(parents=True)
+    for name, text in KB_FILES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+        (docs / f"{name}.metadata.json").write_text(json.dumps({"metadataAttributes": KB_METADATA[name]}))
+    for name, text in MEDIA_FILES.items():
+        (media / name).write_text(text, encoding="utf-8")
+    return docs, media
+
+
+@dataclass
+class Sdk:
+    """The two official clients on one transport, and Sift's JSON form for set-up the SDKs cannot express."""
+
+    bailian: BailianClient
+    imm: ImmClient
+    post_json: Callable[[str, dict[str, Any]], tuple[int, Any]]
+    docs: Path
+    media: Path
+
+
+@pytest.fixture(params=["chalice-local", "in-process"])
+def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sdk]:
+    docs, media = _write_corpus(tmp_path / "corpus")
+    if request.param == "chalice-local":
+        server = LocalServer(tmp_path / "sift-local", tmp_path / "chalice-local.log")
+        try:
+            yield Sdk(bailian_client(server.endpoint), imm_client(server.endpoint), server.post_json, docs, media)
+        finally:
+            server.stop()
+        return
+    api: Api = request.getfixturevalue("api")
+
+    def post_json(path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        reply = api.post(path, body)
+        return reply.status, reply.body
+
+    with routed_through(api.client.http) as endpoint:
+        yield Sdk(bailian_client(endpoint), imm_client(endpoint), post_json, docs, media)
+
+
+def _nodes(response: Any) -> list[tuple[str, str]]:
+    return [(node.metadata["doc_name"], node.text) for node in response.body.data.nodes]
+
+
+# --- the knowledge-base family (Bailian) ----------------------------------------------------------------------------
+
+
+def test_the_knowledge_base_flow_through_the_bailian_sdk(sdk: Sdk) -> None:
+    calls = 0
+    created = sdk.bailian.create_index(WS, bm.CreateIndexRequest(name="handbook", structure_type="unstructured",
+                                                                 chunk_size=600, overlap_size=50))
+    calls += 1
+    assert (created.status_code, created.body.success, created.body.code) == (200, True, "Success")
+    index_id = created.body.data.id
+    assert index_id and created.body.request_id
+
+    # Objects under a path are a Sift extension (SourceURIs); the SDK then follows the job as usual.
+    status, submitted = sdk.post_json(f"/{WS}/index/add_documents_to_index",
+                                      {"IndexId": index_id, "SourceURIs": [str(sdk.docs)]})
+    assert status == 200, submitted
+    job = sdk.bailian.get_index_job_status(WS, bm.GetIndexJobStatusRequest(index_id=index_id,
+                                                                           job_id=submitted["Data"]["Id"]))
+    calls += 1
+    assert job.body.data.status == "COMPLETED"
+    assert sorted(document.doc_name for document in job.body.data.documents) == sorted(KB_FILES)
+
+    top_two = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="tent warranty", rerank_top_n=2))
+    calls += 1
+    assert top_two.body.success is True
+    assert len(top_two.body.data.nodes) == 2
+    assert all(0.0 <= node.score <= 1.0 for node in top_two.body.data.nodes)
+    assert top_two.body.data.nodes[0].metadata["doc_name"] == "warranty.md"
+
+    policies = sdk.bailian.retrieve(WS, bm.RetrieveRequest(
+        index_id=index_id, query="policy", enable_reranking=False, rerank_top_n=10,
+        search_filters=[{"category": '["policy"]'}],
+    ))
+    calls += 1
+    assert {name for name, _ in _nodes(policies)} == {"warranty.md", "returns.md"}
+
+    like = sdk.bailian.retrieve(WS, bm.RetrieveRequest(
+        index_id=index_id, query="covered", rerank_top_n=10, search_filters=[{"doc_name": '{"like":"warr%"}'}],
+    ))
+    calls += 1
+    assert {name for name, _ in _nodes(like)} == {"warranty.md"}
+
+    # The same request in Sift's JSON-body form finds the same nodes with the same scores.
+    request = bm.RetrieveRequest(
+        index_id=index_id, query="How long is the warranty?", rerank_top_n=3, dense_similarity_top_k=50,
+        sparse_similarity_top_k=50, enable_rewrite=True,
+        query_history=[bm.RetrieveRequestQueryHistory(role="user", content="Tell me about the Trailhead 2P tent"),
+                       bm.RetrieveRequestQueryHistory(role="assistant", content="A two-person tent of 1.8 kg.")],
+        rerank=[bm.RetrieveRequestRerank(model_name="qwen3-rerank", rerank_mode="qa")],
+        search_filters=[{"year": '{"gte":2025}'}], extra=bm.RetrieveRequestExtra(unique_id="u-42"),
+    )
+    through_sdk = sdk.bailian.retrieve(WS, request)
+    calls += 1
+    status, through_json = sdk.post_json(f"/{WS}/index/retrieve", {
+        "IndexId": index_id, "Query": "How long is the warranty?", "RerankTopN": 3, "DenseSimilarityTopK": 50,
+        "SparseSimilarityTopK": 50, "EnableRewrite": True,
+        "QueryHistory": [{"role": "user", "content": "Tell me about the Trailhead 2P tent"},
+                         {"role": "assistant", "content": "A two-person tent of 1.8 kg."}],
+        "Rerank": [{"ModelName": "qwen3-rerank", "RerankMode": "qa"}], "SearchFilters": [{"year": {"gte": 2025}}],
+        "Extra": {"uniqueId": "u-42"},
+    })
+    assert status == 200, through_json
+    assert [(node.text, node.score, node.metadata) for node in through_sdk.body.data.nodes] == [
+        (node["Text"], node["Score"], node["Metadata"]) for node in through_json["Data"]["Nodes"]
+    ]
+    assert through_sdk.body.data.nodes and all(node.metadata["year"] >= 2025 for node in through_sdk.body.data.nodes)
+
+    chinese = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="杭州门店几点关门？"))
+    calls += 1
+    assert chinese.body.data.nodes[0].metadata["doc_name"] == "stores.md"
+
+    listed = sdk.bailian.list_indices(WS, bm.ListIndicesRequest(page_number="1", page_size="10"))
+    calls += 1
+    assert [index.id for index in listed.body.data.indices] == [index_id]
+    assert (listed.body.data.indices[0].name, listed.body.data.total_count) == ("handbook", 1)
+    assert (listed.body.data.indices[0].chunk_size, listed.body.data.indices[0].overlap_size) == (600, 50)
+
+    documents = sdk.bailian.list_index_documents(WS, bm.ListIndexDocumentsRequest(index_id=index_id, page_size=10))
+    calls += 1
+    assert documents.body.data.total_count == len(KB_FILES)
+    by_name = {document.name: document for document in documents.body.data.documents}
+    assert set(by_name) == set(KB_FILES) and {document.status for document in by_name.values()} == {"FINISH"}
+
+    deleted = sdk.bailian.delete_index_document(WS, bm.DeleteIndexDocumentRequest(
+        index_id=index_id, document_ids=[by_name["returns.md"].id]))
+    calls += 1
+    assert deleted.body.data.deleted_document == [by_name["returns.md"].id]
+    after = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="returned within 30 days refund",
+                                                        rerank_top_n=10))
+    calls += 1
+    assert "returns.md" not in {name for name, _ in _nodes(after)}
+
+    gone = sdk.bailian.delete_index(WS, bm.DeleteIndexRequest(index_id=index_id))
+    calls += 1
+    assert gone.body.success is True
+    with pytest.raises(ClientException) as missing:
+        sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="tent"))
+    calls += 1
+    assert (missing.value.status_code, missing.value.code) == (404, "Index.NotFound")
+    assert calls == 13
+
+
+def test_bailian_sdk_errors_carry_the_documented_code_and_message(sdk: Sdk) -> None:
+    index_id = sdk.bailian.create_index(WS, bm.CreateIndexRequest(name="errors")).body.data.id
+
+    with pytest.raises(ClientException) as too_many:
+        sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="tent", rerank_top_n=21))
+    assert (too_many.value.status_code, too_many.value.code) == (400, "Index.InvalidParameter")
+    assert "RerankTopN" in too_many.value.message and too_many.value.request_id
+
+    with pytest.raises(ClientException) as bad_filter:
+        sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="tent",
+                                                    search_filters=[{"year": '{"between": 1}'}]))
+    assert bad_filter.value.code == "Index.InvalidParameter"
+    assert "SearchFilters[0].year.between" in bad_filter.value.message
+
+    with pytest.raises(ClientException) as unknown:
+        sdk.bailian.get_index_job_status(WS, bm.GetIndexJobStatusRequest(index_id=index_id, job_id="job_missing"))
+    assert (unknown.value.status_code, unknown.value.code) == (404, "Index.NotFound")
+
+
+# --- the media family (IMM) -----------------------------------------------------------------------------------------
+
+
+def test_every_implemented_imm_operation_through_the_imm_sdk(sdk: Sdk) -> None:
+    imm, calls = sdk.imm, 0
+    project = imm.create_project(im.CreateProjectRequest(project_name=PROJECT, description="trips"))
+    calls += 1
+    assert project.body.project.project_name == PROJECT and project.body.request_id
+    dataset = imm.create_dataset(im.CreateDatasetRequest(project_name=PROJECT, dataset_name=DATASET))
+    calls += 1
+    assert dataset.body.dataset.dataset_name == DATASET
+    listed = imm.list_datasets(im.ListDatasetsRequest(project_name=PROJECT, max_results=10))
+    calls += 1
+    assert [item.dataset_name for item in listed.body.datasets] == [DATASET]
+
+    west_lake = (sdk.media / "west-lake.txt").as_uri()
+    single = imm.index_file_meta(im.IndexFileMetaRequest(
+        project_name=PROJECT, dataset_name=DATASET,
+        file=im.InputFile(uri=west_lake, labels=[im.Label(label_name="风景")], produce_time="2023-04-02T10:00:00+08:00",
+                          addresses=[im.Address(city="杭州", address_line="浙江省杭州市西湖")]),
+    ))
+    calls += 1
+    assert single.body.event_id
+    batch = imm.batch_index_file_meta(im.BatchIndexFileMetaRequest(
+        project_name=PROJECT, dataset_name=DATASET,
+        files=[im.InputFile(uri=(sdk.media / name).as_uri(), title=name) for name in ("bund.txt", "great-wall.txt")],
+    ))
+    calls += 1
+    assert batch.body.event_id
+
+    meta = imm.get_file_meta(im.GetFileMetaRequest(project_name=PROJECT, dataset_name=DATASET, uri=west_lake,
+                                                   with_fields=["URI", "Labels", "ProduceTime"]))
+    calls += 1
+    [file] = meta.body.files
+    assert (file.uri, file.labels[0].label_name, file.produce_time) == (west_lake, "风景", "2023-04-02T10:00:00+08:00")
+
+    retrieved = imm.contextual_retrieval(im.ContextualRetrievalRequest(
+        project_name=PROJECT, dataset_name=DATASET, recall_only=True,
+        messages=[im.ContextualMessage(role="user", content="上海的夜景")],
+    ))
+    calls += 1
+    assert retrieved.body.results and retrieved.body.results[0].uri.endswith("bund.txt")
+
+    semantic = imm.semantic_query(im.SemanticQueryRequest(
+        project_name=PROJECT, dataset_name=DATASET, query="2023年杭州的风景", max_results=10,
+        with_fields=["URI", "Labels"], media_types=["document"],  # the documented default is images only
+    ))
+    calls += 1
+    assert [item.uri for item in semantic.body.files] == [west_lake]
+
+    answer = imm.contextual_answer(im.ContextualAnswerRequest(
+        project_name=PROJECT,
+        messages=[im.ContextualMessage(role="user", content="Where is the Great Wall?")],
+        files=[im.ContextualFile(uri=item.uri, media_type=item.media_type, content_type=item.content_type,
+                                 elements=[im.Element(element_contents=[im.ElementContent(
+                                     type="text", content=MEDIA_FILES[item.uri.rsplit("/", 1)[1]])])])
+               for item in retrieved.body.results],
+    ))
+    calls += 1
+    assert "Beijing" in answer.body.answer.content or "北京" in answer.body.answer.content
+    assert [reference.uri for reference in answer.body.answer.references] == [(sdk.media / "great-wall.txt").as_uri()]
+
+    imm.delete_file_meta(im.DeleteFileMetaRequest(project_name=PROJECT, dataset_name=DATASET, uri=west_lake))
+    calls += 1
+    imm.batch_delete_file_meta(im.BatchDeleteFileMetaRequest(
+        project_name=PROJECT, dataset_name=DATASET, uris=[(sdk.media / "bund.txt").as_uri()]))
+    calls += 1
+    with pytest.raises(ClientException) as missing:
+        imm.get_file_meta(im.GetFileMetaRequest(project_name=PROJECT, dataset_name=DATASET, uri=west_lake))
+    calls += 1
+    assert (missing.value.status_code, missing.value.code) == (404, "ResourceNotFound")
+    assert missing.value.data["HostId"] and "Recommend" in missing.value.data
+
+    binding = imm.create_binding(im.CreateBindingRequest(project_name=PROJECT, dataset_name=DATASET,
+                                                         uri=sdk.media.as_uri() + "/"))
+    calls += 1
+    assert binding.body.binding.uri == sdk.media.as_uri() + "/"
+    again = imm.get_file_meta(im.GetFileMetaRequest(project_name=PROJECT, dataset_name=DATASET, uri=west_lake))
+    calls += 1
+    assert again.body.files[0].uri == west_lake
+    assert calls == 14
+
+
+def _call_imm(imm: ImmClient, action: str, version: str = "2020-09-30") -> dict[str, Any]:
+    params = Params(action=action, version=version, protocol="HTTP", pathname="/", method="POST", auth_type="AK",
+                    style="RPC", req_body_type="formData", body_type="json")
+    request = open_api_models.OpenApiRequest(query={"ProjectName": PROJECT})
+    return imm.call_api(params, request, RuntimeOptions())
+
+
+def test_imm_sdk_errors_for_unknown_actions_versions_and_bad_parameters(sdk: Sdk) -> None:
+    with pytest.raises(ClientException) as unknown:
+        _call_imm(sdk.imm, "DetectImageCars")
+    assert (unknown.value.status_code, unknown.value.code) == (404, "InvalidAction.NotFound")
+
+    with pytest.raises(ClientException) as version:
+        _call_imm(sdk.imm, "CreateProject", version="2017-09-06")
+    assert (version.value.status_code, version.value.code) == (400, "InvalidVersion")
+
+    with pytest.raises(ClientException) as bad:
+        sdk.imm.list_datasets(im.ListDatasetsRequest(project_name="bad name!"))
+    assert (bad.value.status_code, bad.value.code) == (400, "InvalidArgument")
+    assert "ProjectName" in bad.value.message
+
+    with pytest.raises(ClientException) as missing:
+        sdk.imm.contextual_retrieval(im.ContextualRetrievalRequest(
+            project_name=PROJECT, dataset_name="nowhere", messages=[im.ContextualMessage(role="user", content="x")]))
+    assert (missing.value.status_code, missing.value.code) == (404, "ResourceNotFound")
