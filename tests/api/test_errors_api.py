@@ -524,3 +524,21 @@ def test_random_retrieve_bodies_never_fail_with_500(api: Api, index_id: str) -> 
     assert statuses.get(200, 0) >= 40, statuses
     assert statuses.get(400, 0) >= 80, statuses
     assert api.documents(index_id) == before
+
+
+def test_an_integer_literal_of_thousands_of_digits_is_a_400_not_a_500(api: Api, index_id: str) -> None:
+    """Python refuses int(str) beyond 4,300 digits; Sift refuses such literals (over 100 digits) as invalid JSON."""
+    huge = "9" * 5000
+    body = f'{{"IndexId": "{index_id}", "Query": "tent", "DenseSimilarityTopK": {huge}}}'
+    assert_error(api.post_raw(_retrieve_path(), body), 400, BAD_REQUEST, field="body")
+    shrunk = f"{_retrieve_path()}?IndexId={index_id}&Query=tent&SearchFilters=" + urllib.parse.quote(
+        f'[{{"year": {huge}}}]')
+    assert_error(api.post_raw(shrunk, b""), 400, BAD_REQUEST, field="SearchFilters")
+
+
+@pytest.mark.parametrize("page", ["922337203685477582", "1000001"])
+def test_a_page_number_beyond_any_store_is_a_400(api: Api, index_id: str, page: str) -> None:
+    for path, params in ((f"/{WS}/index/list_indices", {}), (f"/{WS}/index/list_index_documents",
+                                                             {"IndexId": index_id}),
+                         (f"/{WS}/index/retriever_history", {"IndexId": index_id})):
+        assert_error(api.get(path, {**params, "PageNumber": page}), 400, BAD_REQUEST, field="PageNumber")
