@@ -59,11 +59,9 @@ class TextKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class WireSpec:
-    """Where an operation's parameters travel (for the OpenAPI document and the tests) and which arrays travel as
-    comma-joined text instead of JSON."""
+    """What an operation's registry entry says about its encoding beyond its request model: the arrays the SDKs send
+    comma-joined ("simple" style) instead of JSON."""
 
-    query: tuple[str, ...] = ()
-    form: tuple[str, ...] = ()
     comma_lists: frozenset[str] = field(default_factory=frozenset)
 
 
