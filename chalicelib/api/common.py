@@ -128,16 +128,39 @@ def check_body_limits(payload: Mapping[str, Any]) -> None:
         raise InvalidParameterError("body", f"must be at most {MAX_BODY_BYTES} bytes")
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _check_depth(value: object, field: str = "body") -> None:
-    """Iterative, so that checking a deep value cannot itself hit the recursion limit. Only containers are queued."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
+    """At most ``MAX_BODY_DEPTH`` levels of containers, and only text that is text: a lone UTF-16 surrogate
+    (``"\\ud800"`` in JSON) decodes to a Python string no response, log line or store can encode, so it is refused here,
+    naming where it is. Iterative, so that checking a deep value cannot itself hit the recursion limit."""
+    pending: list[tuple[Any, int, str]] = [(value, 1, field if field != "body" else "")]
     while pending:
-        item, depth = pending.pop()
-        for child in item.values() if isinstance(item, Mapping) else item:
-            if isinstance(child, dict | list | tuple | Mapping):
+        item, depth, path = pending.pop()
+        children = item.items() if isinstance(item, Mapping) else enumerate(item)
+        for key, child in children:
+            child_path = _child_path(path, key)
+            if isinstance(key, str) and _SURROGATE.search(key):
+                raise _not_text(path or field)
+            if isinstance(child, str):
+                if _SURROGATE.search(child):
+                    raise _not_text(child_path)
+            elif isinstance(child, dict | list | tuple | Mapping):
                 if depth >= MAX_BODY_DEPTH:
                     raise _too_deep(field)
-                pending.append((child, depth + 1))
+                pending.append((child, depth + 1, child_path))
+
+
+def _child_path(path: str, key: object) -> str:
+    """``wire_path`` one step at a time: ``Messages`` + 0 → ``Messages[0]``, + ``Content`` → ``Messages[0].Content``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _not_text(path: str) -> InvalidParameterError:
+    return InvalidParameterError(path or "body", "is not valid text (it holds a lone UTF-16 surrogate)")
 
 
 def _too_deep(field: str = "body") -> InvalidParameterError:

@@ -542,3 +542,20 @@ def test_a_page_number_beyond_any_store_is_a_400(api: Api, index_id: str, page: 
                                                              {"IndexId": index_id}),
                          (f"/{WS}/index/retriever_history", {"IndexId": index_id})):
         assert_error(api.get(path, {**params, "PageNumber": page}), 400, BAD_REQUEST, field="PageNumber")
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    (f"/{WS}/index/retrieve", '{"IndexId": "kb", "Query": "tent \\ud800"}', "Query"),
+    (f"/{WS}/index/retrieve", '{"IndexId": "kb", "Query": "q", "SearchFilters": [{"\\ud800": 1}]}', "SearchFilters[0]"),
+    ("/imm/ContextualRetrieval", '{"ProjectName": "p", "DatasetName": "d", "Messages": [{"Role": "user", '
+                                 '"Content": "\\udc00"}]}', "Messages[0].Content"),
+    ("/imm/IndexFileMeta", '{"ProjectName": "p", "DatasetName": "d", "File": {"URI": "s3://bucket/a.txt", '
+                           '"Title": "\\ud800"}, "UserData": "x"}', "File.Title"),
+])
+def test_a_lone_surrogate_is_a_400_naming_where_it_is(api: Api, path: str, body: str, field: str) -> None:
+    """A lone UTF-16 surrogate is not text: refused with the field named, never a 500 or a dropped connection."""
+    response = api.client.http.post(path, headers={"Content-Type": "application/json"}, body=body)
+    reply = json.loads(response.body)
+    assert response.status_code == 400, reply
+    assert reply["Code"] in {BAD_REQUEST, "InvalidArgument"}
+    assert f"Parameter {field} is invalid" in reply["Message"] and "surrogate" in reply["Message"]
