@@ -92,11 +92,11 @@ def rpc() -> Response:
     """The IMM family's RPC endpoint, as its official SDKs call it: ``POST /`` with the operation in ``x-acs-action``
     (older signers: ``Action`` and ``Version`` in the query string)."""
     call = _http_call()
+    query: dict[str, list[str]] = call["query_params"]
     request = app.current_request
     assert request is not None
-    query: dict[str, str] = dict(request.query_params or {})
-    action = request.headers.get("x-acs-action") or query.get("Action", "")
-    call["version"] = call["version"] or query.get("Version", "")
+    action = request.headers.get("x-acs-action") or (query.get("Action") or [""])[-1]
+    call["version"] = call["version"] or (query.get("Version") or [""])[-1]
     return _respond(invoke_rpc(service, action=action, **call))
 
 

@@ -11,6 +11,7 @@ from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal
 
 from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.text_values import loads_json
 
 # The largest request body any operation accepts; larger bodies are refused before parsing.
 MAX_BODY_BYTES = 1024 * 1024
@@ -91,35 +92,24 @@ def decode_json_body(raw: bytes | None) -> dict[str, Any]:
 
 def decode_json_text(text: str, field: str) -> Any:
     """One JSON value — a body, or a parameter sent JSON-encoded in a query string or form ("shrink" style) — within
-    the limits every body meets (``MAX_BODY_DEPTH``; no NaN or Infinity; integers of at most ``MAX_INTEGER_DIGITS``)."""
+    the limits every body meets (``MAX_BODY_DEPTH``; the rules of ``chalicelib.core.text_values.loads_json``)."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+        value = loads_json(text)
     except json.JSONDecodeError as exc:
         raise InvalidParameterError(field, f"is not valid JSON ({exc.msg})") from None
-    except ValueError as exc:  # _bounded_int
+    except ValueError as exc:  # an over-long integer literal
         raise InvalidParameterError(field, f"is not valid JSON ({exc})") from None
     except RecursionError:  # nested deeper than the parser can go: far beyond MAX_BODY_DEPTH
         raise _too_deep(field) from None
     if isinstance(value, dict | list):
-        _check_depth(value, field)
+        _check_structure(value, field)
     return value
-
-
-# Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard); no parameter needs more
-# than a few dozen, so longer integer literals are refused as such before Python's own limit can raise elsewhere.
-MAX_INTEGER_DIGITS = 100
-
-
-def _bounded_int(literal: str) -> int:
-    if len(literal) > MAX_INTEGER_DIGITS + 1:  # the sign
-        raise ValueError(f"an integer of more than {MAX_INTEGER_DIGITS} digits")
-    return int(literal)
 
 
 def check_body_limits(payload: Mapping[str, Any]) -> None:
     """``MAX_BODY_DEPTH`` and ``MAX_BODY_BYTES`` (measured as compact JSON) for parameters that did not arrive as a raw
     body — a direct Lambda event — so that it meets the limits an HTTP body meets in ``decode_json_body``."""
-    _check_depth(payload)
+    _check_structure(payload)
     try:
         size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
     except (TypeError, ValueError):  # not JSON at all (a circular structure): the validation will refuse it
@@ -131,7 +121,7 @@ def check_body_limits(payload: Mapping[str, Any]) -> None:
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def _check_depth(value: object, field: str = "body") -> None:
+def _check_structure(value: object, field: str = "body") -> None:
     """At most ``MAX_BODY_DEPTH`` levels of containers, and only text that is text: a lone UTF-16 surrogate
     (``"\\ud800"`` in JSON) decodes to a Python string no response, log line or store can encode, so it is refused here,
     naming where it is. Iterative, so that checking a deep value cannot itself hit the recursion limit."""
@@ -165,11 +155,6 @@ def _not_text(path: str) -> InvalidParameterError:
 
 def _too_deep(field: str = "body") -> InvalidParameterError:
     return InvalidParameterError(field, f"must not nest arrays and objects more than {MAX_BODY_DEPTH} levels deep")
-
-
-def _reject_constant(name: str) -> Any:
-    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
-    raise json.JSONDecodeError(f"{name} is not a JSON value", name, 0)
 
 
 def wire_path(location: tuple[int | str, ...]) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import math
 import re
 import types
 import urllib.parse
@@ -30,6 +29,7 @@ from pydantic import AliasChoices, BaseModel
 
 from chalicelib.api.common import MAX_BODY_BYTES, RequestModel, check_body_limits, decode_json_body, decode_json_text
 from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.text_values import numeric_text
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -40,10 +40,7 @@ RPC_PROTOCOL_PARAMETERS = frozenset({
     "SignatureType", "Timestamp", "Signature", "SecurityToken",
 })
 
-_TRUE = frozenset({"true"})
-_FALSE = frozenset({"false"})
 _INTEGER = re.compile(r"[+-]?\d{1,18}")
-_NUMBER = re.compile(r"[+-]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][+-]?\d{1,3})?")
 
 
 class TextKind(enum.Enum):
@@ -134,30 +131,23 @@ def _typed(name: str, text: str, kinds: Mapping[str, TextKind], comma_lists: fro
         return text
     if kind is TextKind.BOOLEAN:
         lowered = text.strip().lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
+        if lowered in ("true", "false"):
+            return lowered == "true"
         raise InvalidParameterError(name, "must be true or false")
     if kind is TextKind.INTEGER:
         if _INTEGER.fullmatch(text.strip()):
             return int(text)
         raise InvalidParameterError(name, "must be an integer")
     if kind is TextKind.NUMBER:
-        return _number(name, text.strip())
+        number = numeric_text(text)
+        if number is None:
+            raise InvalidParameterError(name, "must be a number")
+        return number
     if name in comma_lists and not text.lstrip().startswith("["):
         return [item for item in text.split(",") if item] if text else []
     if kind is TextKind.JSON_OR_TEXT and not text.lstrip().startswith("{"):
         return text
     return decode_json_text(text, name)
-
-
-def _number(name: str, text: str) -> int | float:
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    if _NUMBER.fullmatch(text):
-        value = float(text)
-        if math.isfinite(value):
-            return value
-    raise InvalidParameterError(name, "must be a number")
 
 
 @functools.cache

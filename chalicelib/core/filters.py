@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, TypeGuard
 
 from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.text_values import loads_json, numeric_text
 
 Scalar: TypeAlias = str | int | float | bool
 
@@ -111,23 +112,6 @@ def _equality_key(value: object) -> tuple[int, object] | None:
     if isinstance(value, (int, float)):
         return (2, value)
     return None
-
-
-_NUMERIC_TEXT: Final = re.compile(r"[+-]?(?:\d{1,40}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][+-]?\d{1,3})?")
-
-
-def numeric_text(value: object) -> int | float | None:
-    """The number a filter string reads as (``"25"`` → 25, ``" 2.5"`` → 2.5), or ``None``: strings that can stand for
-    a number, for clients that can only send strings."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not _NUMERIC_TEXT.fullmatch(text):
-        return None
-    if re.fullmatch(r"[+-]?\d+", text):
-        return int(text)
-    number = float(text)
-    return number if math.isfinite(number) else None
 
 
 def _keys_of(value: Scalar) -> frozenset[tuple[int, object]]:
@@ -491,20 +475,10 @@ def _json_text(value: object) -> object:
     if not isinstance(value, str) or not value.lstrip().startswith(("[", "{")):
         return value
     try:
-        decoded = json.loads(value, parse_constant=_refuse_constant, parse_int=_short_int)
+        decoded = loads_json(value)
     except (ValueError, RecursionError):  # not JSON after all: a literal string such as "[draft]"
         return value
     return decoded if isinstance(decoded, (list, dict)) else value
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _short_int(literal: str) -> int:
-    if len(literal) > 100:
-        raise ValueError("integer literal too long")
-    return int(literal)
 
 
 def _parse_field(name: str, value: object, path: str, budget: _Budget) -> Condition:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from tests.api.conftest import WS, Api, assert_error
+from tests.api.conftest import WS, Api, Reply, assert_error
 
 IMM_ERROR_KEYS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 
@@ -51,8 +51,7 @@ def test_missing_or_unknown_actions_and_wrong_versions_answer_in_the_imm_envelop
 
 def test_a_bailian_route_refuses_another_api_version(api: Api) -> None:
     response = api.client.http.get(f"/{WS}/index/list_indices", headers={"x-acs-version": "2020-09-30"})
-    reply = type("Reply", (), {"status": response.status_code, "body": json.loads(response.body)})
-    assert_error(reply, 400, "InvalidVersion")  # type: ignore[arg-type]
+    assert_error(Reply(response.status_code, json.loads(response.body)), 400, "InvalidVersion")
     ok = api.client.http.get(f"/{WS}/index/list_indices", headers={"x-acs-version": "2023-12-29"})
     assert ok.status_code == 200
 

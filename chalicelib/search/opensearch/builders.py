@@ -53,8 +53,8 @@ from chalicelib.core.filters import (
     NotEquals,
     Operator,
     Range,
-    numeric_text,
 )
+from chalicelib.core.text_values import numeric_text
 from chalicelib.search.base import ChunkRecord, DocumentRecord
 
 ENGINES: Final = frozenset({"faiss", "lucene", "nmslib"})
@@ -254,13 +254,9 @@ def _typed_field(field: str, value: object) -> str:
     raise TypeError(f"not a filter value: {value!r}")
 
 
-def _term(field: str, value: object) -> dict[str, Any]:
-    return {"term": {_typed_field(field, value): value}}
-
-
 def _any_of(node: AnyOf) -> dict[str, Any]:
     """One ``term`` / ``terms`` per kind present (in first-seen order, duplicates dropped); several are ORed. A string
-    that reads as a number also stands for that number (``chalicelib.core.filters.numeric_text``)."""
+    that reads as a number also stands for that number (``chalicelib.core.text_values.numeric_text``)."""
     by_field: dict[str, list[object]] = {}
     for given in node.values:
         number = numeric_text(given)
