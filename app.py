@@ -13,7 +13,7 @@ from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Response
 
-from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc
+from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc, receive_upload
 from chalicelib.api.operations import Response as Response_
 from chalicelib.core.events import ObjectEvent, parse_eventbridge_s3
 from chalicelib.settings import service
@@ -47,6 +47,7 @@ def _http_call() -> dict[str, Any]:
         "content_type": headers.get("content-type", ""),
         "version": headers.get("x-acs-version", ""),
         "host": headers.get("host", ""),
+        "endpoint": f"{headers.get('x-forwarded-proto', 'http')}://{headers.get('host', 'localhost')}",
         "request_id": (request.context or {}).get("requestId"),
         "lambda_context": app.lambda_context,
     }
@@ -98,6 +99,18 @@ def rpc() -> Response:
     action = request.headers.get("x-acs-action") or (query.get("Action") or [""])[-1]
     call["version"] = call["version"] or (query.get("Version") or [""])[-1]
     return _respond(invoke_rpc(service, action=action, **call))
+
+
+@app.route("/sift-uploads/{WorkspaceId}/{LeaseId}", methods=["PUT"], content_types=_CONTENT_TYPES, authorizer=IAM)
+def upload(WorkspaceId: str, LeaseId: str) -> Response:
+    """Where the local stage's upload leases point (ApplyFileUploadLease): the body is the file. On AWS the leases
+    are presigned S3 URLs and this route answers that it takes no uploads."""
+    request = app.current_request
+    assert request is not None
+    raw = request.raw_body
+    body = raw.encode() if isinstance(raw, str) else raw
+    return _respond(receive_upload(service, workspace_id=WorkspaceId, lease_id=LeaseId, body=body or None,
+                                   request_id=(request.context or {}).get("requestId")))
 
 
 @app.on_cw_event(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from chalicelib.core.answer import Answerer
+    from chalicelib.core.data_center import BlobStore
     from chalicelib.core.images import ImageQueryEmbedder
     from chalicelib.core.knowledge_base import KnowledgeBaseService, KnowledgeBaseUpdates
     from chalicelib.core.media import QueryParser
@@ -50,8 +51,10 @@ class AwsClients:
     @functools.cached_property
     def s3(self) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client("s3")
+        # SigV4 everywhere: data-center upload leases are presigned URLs, and SigV2 presigning is deprecated.
+        return boto3.client("s3", config=Config(signature_version="s3v4"))
 
     @functools.cached_property
     def dynamodb(self) -> Any:
@@ -96,11 +99,13 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Know
 
 def build_services(settings: Settings, clients: AwsClients | None = None) -> Services:
     """Wire everything a stage serves."""
+    from chalicelib.core.data_center import DataCenterService
     from chalicelib.core.indexing import Indexer
     from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.core.media import MediaService
     from chalicelib.core.retrieval import Retriever
     from chalicelib.core.services import Services
+    from chalicelib.sources.data_center import DataCenterSource
     from chalicelib.sources.local import LocalFileSource
     from chalicelib.sources.s3 import S3Source
 
@@ -118,11 +123,12 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     )
     # S3 is a source on every stage (EventBridge events name S3 objects); local files only where there is a disk.
     # (file:// URIs on a Lambda would let a caller index the function's own files.)
-    sources: list[ObjectSource] = [S3Source(clients.s3)]
-    if settings.stage == "local":
-        sources.insert(0, LocalFileSource())
-    indexer = Indexer(backend, embedder, sources, image_embedder=image_embedder)
     catalog = build_catalog(settings, clients)
+    data_center = DataCenterService(catalog, build_blob_store(settings, clients))
+    sources: list[ObjectSource] = [DataCenterSource(data_center), S3Source(clients.s3)]
+    if settings.stage == "local":
+        sources.insert(1, LocalFileSource())
+    indexer = Indexer(backend, embedder, sources, image_embedder=image_embedder)
     from chalicelib.core.tenancy import SourcePolicy
 
     source_policy = SourcePolicy(tenant_prefixes=settings.tenant_prefixes)
@@ -132,6 +138,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         image_dimension=image_embedder.dimension if image_embedder else 0,
         updates=build_knowledge_base_updates(settings, clients),
         source_policy=source_policy,
+        data_center=data_center,
     )
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
     llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
@@ -146,7 +153,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     if runner is not None:  # else both keep running their jobs in-process
         knowledge_bases.job_runner = runner
         media.job_runner = runner
-    return Services(knowledge_bases, media)
+    return Services(knowledge_bases, media, data_center)
 
 
 def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> StepFunctionsJobRunner | None:
@@ -222,6 +229,20 @@ def build_backend(settings: Settings, clients: AwsClients | None = None) -> Sear
             ef_construction=settings.knn.ef_construction,
         )
     raise ConfigurationError(f"SIFT_BACKEND={settings.backend!r}; choose embedded or opensearch")
+
+
+def build_blob_store(settings: Settings, clients: AwsClients | None = None) -> BlobStore | None:
+    """Where data-center files are kept: ``SIFT_DATA_CENTER_BUCKET`` on AWS, ``<data dir>/datacenter`` locally; None
+    (the data-center operations answer that it is not configured) on an AWS stage without a bucket."""
+    if settings.data_center_bucket:
+        from chalicelib.blobs.s3 import S3BlobStore
+
+        return S3BlobStore((clients or AwsClients(settings)).s3, settings.data_center_bucket)
+    if settings.stage == "local":
+        from chalicelib.blobs.local import LocalBlobStore
+
+        return LocalBlobStore(settings.data_dir / "datacenter")
+    return None
 
 
 def build_catalog(settings: Settings, clients: AwsClients | None = None) -> Catalog:

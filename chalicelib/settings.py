@@ -59,6 +59,7 @@ class Settings:
     rerank_models: Mapping[str, str] = field(default_factory=dict)  # per-ModelName overrides of ``reranker``
     rewriter: str = "local"  # local | bedrock:<Converse model id>: serves conv-rewrite-qwen-1.8b
     tenant_prefixes: bool = False  # sources must lie under s3://<bucket>/<tenant>/ (chalicelib.core.tenancy)
+    data_center_bucket: str = ""  # where data-center files live on AWS ("" locally: <data dir>/datacenter)
     generator: str = "local"  # local (extractive answers, rule-based query parsing) | bedrock:<Converse model id>
     image_embedder: str = ""  # "" (no image index) | bedrock:<multimodal model id>
     image_embedding_dimensions: int = 1024
@@ -123,6 +124,7 @@ class Settings:
             rewriter=_model(env, "SIFT_REWRITER", "local", ("local",)),
             generator=_model(env, "SIFT_GENERATOR", "local", ("local",)),
             tenant_prefixes=_boolean(env, "SIFT_TENANT_PREFIXES"),
+            data_center_bucket=env.get("SIFT_DATA_CENTER_BUCKET", "").strip(),
             image_embedder=_model(env, "SIFT_IMAGE_EMBEDDER", "", ("",)),
             image_embedding_dimensions=_integer(env, "SIFT_IMAGE_EMBEDDING_DIMENSIONS", 1024),
             image_fetch_private_hosts=_boolean(env, "SIFT_IMAGE_FETCH_PRIVATE_HOSTS"),

@@ -16,13 +16,16 @@ Outputs, all committed (``tests/packaging`` asserts they equal what this script 
   same needs share a file), and ``.chalice/policy-<stage>.json``, the union, for the API handler, which serves
   every route. Chalice gives every function its own role from these files, for ``chalice deploy`` and both
   package formats alike.
-- ``.chalice/config.json``: only ``iam_policy_file`` and ``autogen_policy`` of each AWS stage and of each of its
-  functions are (re)written; everything else in the file is left as it is.
+- ``.chalice/config.json``: only ``iam_policy_file`` and ``autogen_policy`` of each AWS stage, and of each of its
+  functions those two plus ``lambda_memory_size`` and ``lambda_timeout``, are (re)written; everything else in the
+  file is left as it is.
 
 The template is one for all AWS stages: the stage is its ``Stage`` parameter (no default, so a deployment must name
 it: ``--parameter-overrides Stage=dev``), and resources are named ``<app>-<stage>-...``. The IAM policies are static
-files, so they can only name resources by those names (account and region are wildcards). Which function needs what
-is the table ``FUNCTIONS`` below; a function in ``app.py`` missing from it (or the reverse) is an error.
+files, so they can only name resources by those names (account and region are wildcards). Which function needs what,
+and how large it is, comes from the operation registry (``chalicelib.api.operations.OPERATIONS``: each operation's
+``access`` group, ``size`` and ``timeout_s``) and, for the functions that are not operations, from
+``OTHER_FUNCTIONS`` below; a function in ``app.py`` missing from them (or the reverse) is an error.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from typing import Any, Final
 
 from chalice.package import to_cfn_resource_name
 
+from chalicelib.api.calls import Access as OperationAccess
+from chalicelib.api.calls import LambdaSize
 from chalicelib.models.bedrock import base_model_id
 from chalicelib.settings import Settings, bedrock_model_id
 from chalicelib.store.dynamodb import TABLE_DEFINITION
@@ -71,6 +76,9 @@ class Grant(enum.Enum):
     START_JOBS = "StartJobs"
     JOB_RESULTS = "JobResults"  # what the state machines' Distributed Maps export (ResultWriter), read by the tasks
     DEAD_LETTERS = "DeadLetters"
+    FILES_UPLOAD = "FilesUpload"  # presign PUTs to the data-center bucket (a presigned URL acts with the signer's rights)
+    FILES_READ = "FilesRead"  # read data-center files (AddFile's check and parse, indexing)
+    FILES_DELETE = "FilesDelete"
 
 
 # A grant that includes others: a union keeps only the wider one, so the API handler's policy has no repetitions.
@@ -133,46 +141,62 @@ SEARCHER: Final = _profile("search", Grant.CATALOG_READ, Grant.SEARCH)
 QUERY: Final = _profile("query", Grant.CATALOG_READ, Grant.SEARCH, Grant.ALL_MODELS)
 RETRIEVE: Final = _profile("retrieve", *QUERY.grants, Grant.CATALOG_HISTORY, Grant.DOCUMENTS_GET)
 ADMIN: Final = _profile("admin", Grant.CATALOG_WRITE, Grant.SEARCH)
-INDEXER: Final = _profile("index", Grant.CATALOG_WRITE, Grant.DOCUMENTS_READ, Grant.SEARCH, Grant.EMBEDDING_MODELS)
+INDEXER: Final = _profile("index", Grant.CATALOG_WRITE, Grant.DOCUMENTS_READ, Grant.SEARCH, Grant.EMBEDDING_MODELS,
+                          Grant.FILES_READ)
 # Job submitters keep the indexing grants: `chalice deploy` creates no state machines, so there a job runs in-process
 # (the default SIFT_JOB_RUNNER); the merged template switches them to Step Functions.
 JOB_SUBMITTER: Final = _profile("submit-jobs", *INDEXER.grants, Grant.START_JOBS)
-OBJECT_EVENTS: Final = _profile("object-events", *INDEXER.grants, Grant.DEAD_LETTERS)
+OBJECT_EVENTS: Final = _profile("object-events", *(INDEXER.grants - {Grant.FILES_READ}), Grant.DEAD_LETTERS)
 TASKS: Final = _profile("indexing-tasks", *INDEXER.grants, Grant.JOB_RESULTS)
+FILES_UPLOADER: Final = _profile("files-upload", Grant.CATALOG_WRITE, Grant.FILES_UPLOAD)
+FILES_ADDER: Final = _profile("files-add", Grant.CATALOG_WRITE, Grant.FILES_READ)
+FILES_DELETER: Final = _profile("files-delete", Grant.CATALOG_WRITE, Grant.FILES_DELETE)
 
-FUNCTIONS: Final[Mapping[str, Access]] = {
-    # Knowledge bases (Bailian family)
-    "Retrieve": Access(RETRIEVE, SearchAccess.READ),
-    "CreateIndex": Access(ADMIN, SearchAccess.ADMIN),
-    "ListIndices": Access(SEARCHER, SearchAccess.READ),  # DocumentCount reads the index
-    "DeleteIndex": Access(ADMIN, SearchAccess.ADMIN),
-    "SubmitIndexAddDocumentsJob": Access(JOB_SUBMITTER, SearchAccess.WRITE),
-    "GetIndexJobStatus": Access(CATALOG_READER, SearchAccess.NONE),
-    "ListIndexDocuments": Access(SEARCHER, SearchAccess.READ),
-    "DeleteIndexDocument": Access(SEARCHER, SearchAccess.WRITE),
-    "ListRetrieverHistory": Access(CATALOG_READER, SearchAccess.NONE),
-    # Media (IMM family)
-    "ContextualRetrieval": Access(QUERY, SearchAccess.READ),
-    "SemanticQuery": Access(QUERY, SearchAccess.READ),
-    "ContextualAnswer": Access(QUERY, SearchAccess.READ),
-    "CreateProject": Access(CATALOG_WRITER, SearchAccess.NONE),
-    "CreateDataset": Access(ADMIN, SearchAccess.ADMIN),
-    "ListDatasets": Access(SEARCHER, SearchAccess.READ),  # file counts read the index
-    "CreateBinding": Access(JOB_SUBMITTER, SearchAccess.WRITE),  # a binding's initial indexing is a batch job
-    "IndexFileMeta": Access(INDEXER, SearchAccess.WRITE),
-    "BatchIndexFileMeta": Access(INDEXER, SearchAccess.WRITE),
-    "GetFileMeta": Access(SEARCHER, SearchAccess.READ),
-    "DeleteFileMeta": Access(SEARCHER, SearchAccess.WRITE),
-    "BatchDeleteFileMeta": Access(SEARCHER, SearchAccess.WRITE),
-    # Not operations: the S3 event handler and the state machines' tasks
-    OBJECT_EVENTS_FUNCTION: Access(OBJECT_EVENTS, SearchAccess.WRITE),
-    TASKS_FUNCTION: Access(TASKS, SearchAccess.ADMIN),  # a reindex creates an index version and drops the old one
+# What each access group of the operation registry (``chalicelib.api.calls.Access``) may do.
+ACCESS_GROUPS: Final[Mapping[OperationAccess, Access]] = {
+    OperationAccess.RETRIEVE: Access(RETRIEVE, SearchAccess.READ),
+    OperationAccess.QUERY: Access(QUERY, SearchAccess.READ),
+    OperationAccess.BROWSE: Access(SEARCHER, SearchAccess.READ),  # e.g. ListIndices' DocumentCount reads the index
+    OperationAccess.DELETE_DOCUMENTS: Access(SEARCHER, SearchAccess.WRITE),
+    OperationAccess.CATALOG_READ: Access(CATALOG_READER, SearchAccess.NONE),
+    OperationAccess.CATALOG_WRITE: Access(CATALOG_WRITER, SearchAccess.NONE),
+    OperationAccess.ADMIN: Access(ADMIN, SearchAccess.ADMIN),
+    OperationAccess.INDEX: Access(INDEXER, SearchAccess.WRITE),
+    OperationAccess.SUBMIT_JOBS: Access(JOB_SUBMITTER, SearchAccess.WRITE),  # a binding's initial indexing is a job
+    OperationAccess.FILES_UPLOAD: Access(FILES_UPLOADER, SearchAccess.NONE),
+    OperationAccess.FILES_ADD: Access(FILES_ADDER, SearchAccess.NONE),
+    OperationAccess.FILES_DELETE: Access(FILES_DELETER, SearchAccess.NONE),
 }
+
+# The functions that are not operations: the S3 event handler and the state machines' tasks.
+OTHER_FUNCTIONS: Final[Mapping[str, tuple[Access, LambdaSize, int]]] = {
+    OBJECT_EVENTS_FUNCTION: (Access(OBJECT_EVENTS, SearchAccess.WRITE), LambdaSize.INDEXING, 900),
+    # a reindex creates an index version and drops the old one
+    TASKS_FUNCTION: (Access(TASKS, SearchAccess.ADMIN), LambdaSize.INDEXING, 900),
+}
+
+# Each stage's memory (MB) per Lambda size. 1,769 MB is one full vCPU; 3,008 MB nearly two.
+STAGE_MEMORY: Final[Mapping[str, Mapping[LambdaSize, int]]] = {
+    "dev": {LambdaSize.SMALL: 512, LambdaSize.QUERY: 1024, LambdaSize.INDEXING: 2048},
+    "prod": {LambdaSize.SMALL: 512, LambdaSize.QUERY: 1769, LambdaSize.INDEXING: 3008},
+}
+API_HANDLER_TIMEOUT: Final = 30  # API Gateway answers 504 after 29 s whatever the function's timeout
+
+
+def operation_functions() -> dict[str, tuple[Access, LambdaSize, int]]:
+    """Every operation's function, from the registry: its access, size and timeout."""
+    from chalicelib.api.operations import OPERATIONS
+
+    return {operation.name: (ACCESS_GROUPS[operation.access], operation.size, operation.timeout_s)
+            for operation in OPERATIONS}
+
+
+FUNCTIONS: Final[Mapping[str, tuple[Access, LambdaSize, int]]] = {**operation_functions(), **OTHER_FUNCTIONS}
 
 
 def api_handler_access(route_functions: Iterable[str]) -> Access:
     """The API handler serves every route, so it needs what the functions of all operations need."""
-    accesses = [FUNCTIONS[name] for name in route_functions]
+    accesses = [FUNCTIONS[name][0] for name in route_functions]
     grants = frozenset[Grant]().union(*(access.profile.grants for access in accesses))
     wider = frozenset[Grant]().union(*(SUBSUMES.get(grant, frozenset()) for grant in grants))
     return Access(Profile("api", grants - wider), max(access.search for access in accesses))
@@ -183,6 +207,7 @@ def api_handler_access(route_functions: Iterable[str]) -> Access:
 
 TABLE_SUFFIX: Final = "catalog"
 BUCKET_SUFFIX: Final = "documents"  # bucket names end in account and region: they are global
+DATA_CENTER_SUFFIX: Final = "datacenter"
 RESULTS_BUCKET_SUFFIX: Final = "job-results"
 DEAD_LETTER_SUFFIX: Final = "object-events-dlq"
 # Logical id -> (ASL file in infra/, state machine name suffix).
@@ -250,6 +275,7 @@ def statements(grant: Grant, names: StageNames) -> list[Json]:
     """The IAM statements of ``grant`` on ``names``' resources."""
     table = f"arn:aws:dynamodb:*:*:table/{names.table}"
     bucket = f"arn:aws:s3:::{names.prefix}-{BUCKET_SUFFIX}-*"
+    files = f"arn:aws:s3:::{names.prefix}-{DATA_CENTER_SUFFIX}-*"
     sid = grant.value
     match grant:
         case Grant.CATALOG_READ:
@@ -281,6 +307,12 @@ def statements(grant: Grant, names: StageNames) -> list[Json]:
             return [_statement(sid, ["states:StartExecution"], machines)]
         case Grant.JOB_RESULTS:
             return [_statement(sid, ["s3:GetObject"], [f"arn:aws:s3:::{names.prefix}-{RESULTS_BUCKET_SUFFIX}-*/*"])]
+        case Grant.FILES_UPLOAD:
+            return [_statement(sid, ["s3:PutObject"], [f"{files}/*"])]
+        case Grant.FILES_READ:
+            return [_statement(sid, ["s3:GetObject"], [f"{files}/*"])]
+        case Grant.FILES_DELETE:
+            return [_statement(sid, ["s3:DeleteObject"], [f"{files}/*"])]
         case Grant.DEAD_LETTERS:
             return [_statement(sid, ["sqs:SendMessage"], [f"arn:aws:sqs:*:*:{names.prefix}-{DEAD_LETTER_SUFFIX}"])]
     raise AssertionError(grant)
@@ -451,7 +483,8 @@ def function_patches(access: Mapping[str, Access], cloudwatch_events: Mapping[st
     patches: Json = {}
     for name in access:
         variables: Json = {"SIFT_OPENSEARCH_URL": _get_att("SearchCollection", "CollectionEndpoint"),
-                           "SIFT_CATALOG_TABLE": _ref("CatalogTable")}
+                           "SIFT_CATALOG_TABLE": _ref("CatalogTable"),
+                           "SIFT_DATA_CENTER_BUCKET": _ref("DataCenterBucket")}
         if name != TASKS_FUNCTION:  # the machines' definitions name IndexingTasks: a reference back would be a cycle
             variables |= {"SIFT_JOB_RUNNER": "stepfunctions",
                           "SIFT_BATCH_INDEX_STATE_MACHINE": _ref("BatchIndexStateMachine"),
@@ -482,6 +515,11 @@ def template(app_name: str, stages: list[str], access: Mapping[str, Access], asl
         "JobResultsBucket": bucket(app_name, RESULTS_BUCKET_SUFFIX, LifecycleConfiguration={"Rules": [
             {"Id": "ExpireJobResults", "Status": "Enabled", "ExpirationInDays": 7,
              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]}),
+        # Data-center files (ApplyFileUploadLease → presigned PUT → AddFile): the only copy, so retained. No events:
+        # files are indexed when an index job names them, never because they arrived.
+        "DataCenterBucket": _retained(bucket(app_name, DATA_CENTER_SUFFIX, LifecycleConfiguration={"Rules": [
+            {"Id": "AbortIncompleteUploads", "Status": "Enabled",
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]})),
         "CatalogTable": catalog_table(app_name),
         **search_resources(app_name, access),
         **state_machine_resources(app_name, asl),
@@ -495,6 +533,7 @@ def template(app_name: str, stages: list[str], access: Mapping[str, Access], asl
     outputs = {
         "DocumentsBucketName": _ref("DocumentsBucket"),
         "JobResultsBucketName": _ref("JobResultsBucket"),
+        "DataCenterBucketName": _ref("DataCenterBucket"),
         "CatalogTableName": _ref("CatalogTable"),
         "SearchCollectionEndpoint": _get_att("SearchCollection", "CollectionEndpoint"),
         "BatchIndexStateMachineArn": _ref("BatchIndexStateMachine"),
@@ -543,8 +582,22 @@ def accesses(functions: AppFunctions) -> dict[str, Access]:
     missing = sorted(known - set(functions.all))
     if unclassified or missing:
         raise SystemExit(f"scripts/build_infra.py FUNCTIONS: add {unclassified}, remove or register {missing}")
-    return {name: api_handler_access(functions.routes) if name == API_HANDLER else FUNCTIONS[name]
+    return {name: api_handler_access(functions.routes) if name == API_HANDLER else FUNCTIONS[name][0]
             for name in functions.all}
+
+
+def lambda_settings(stage: str, name: str, functions: AppFunctions) -> Json:
+    """A function's memory and timeout on ``stage``: the registry's size and timeout. The API handler serves every
+    route: it gets the query size (jobs it starts run on Step Functions) and API Gateway's timeout."""
+    memory = STAGE_MEMORY.get(stage)
+    if memory is None:
+        raise SystemExit(f"scripts/build_infra.py STAGE_MEMORY: add stage {stage!r}")
+    if name == API_HANDLER:
+        sizes = {FUNCTIONS[route][1] for route in functions.routes}
+        return {"lambda_memory_size": max(memory[size] for size in sizes if size is not LambdaSize.INDEXING),
+                "lambda_timeout": API_HANDLER_TIMEOUT}
+    _, size, timeout = FUNCTIONS[name]
+    return {"lambda_memory_size": memory[size], "lambda_timeout": timeout}
 
 
 def aws_stages(config: Json) -> list[str]:
@@ -574,7 +627,8 @@ def generate(config: Json, functions: AppFunctions, asl: Mapping[str, str]) -> d
             filename = policy_file(stage, item.profile)
             outputs[CONFIG_PATH.parent / filename] = render(policy_document(item.profile, names))
             settings = stage_config.setdefault("lambda_functions", {}).setdefault(name, {})
-            settings |= {"iam_policy_file": filename, "autogen_policy": False}
+            settings |= {**lambda_settings(stage, name, functions), "iam_policy_file": filename,
+                         "autogen_policy": False}
     outputs[CONFIG_PATH] = render(config)
     outputs[RESOURCES_PATH] = render(template(app_name, stages, access, asl, functions.cloudwatch_events))
     return outputs

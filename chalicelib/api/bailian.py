@@ -159,11 +159,54 @@ class RetrieveData(ResponseModel):
 # --- supporting operations ------------------------------------------------------------------------------------------
 
 
-class CreateIndexRequest(RequestModel):
+SourceType = Literal["DATA_CENTER_FILE", "DATA_CENTER_CATEGORY"]
+# Data-center ids: files and categories are made by Sift (``file_…``, ``cate_…``), plus the ``default`` category.
+DataCenterId = Annotated[str, Field(pattern=ID_PATTERN)]
+MAX_SOURCE_IDS = 1000
+
+
+class DataCenterSources(RequestModel):
+    """``SourceType`` with the ``DocumentIds`` (FileIds) or ``CategoryIds`` it names: where an index's documents come
+    from in the documented flow."""
+
+    source_type: SourceType | None = None
+    document_ids: Annotated[list[DataCenterId], Field(min_length=1, max_length=MAX_SOURCE_IDS)] | None = None
+    category_ids: Annotated[list[DataCenterId], Field(min_length=1, max_length=MAX_SOURCE_IDS)] | None = None
+
+    @model_validator(mode="after")
+    def _ids_for_the_type(self) -> DataCenterSources:
+        wanted = {"DATA_CENTER_FILE": "DocumentIds", "DATA_CENTER_CATEGORY": "CategoryIds", None: None}[self.source_type]
+        given = [name for name, value in (("DocumentIds", self.document_ids), ("CategoryIds", self.category_ids))
+                 if value is not None]
+        if wanted is not None and wanted not in given:
+            raise InvalidParameterError(wanted, f"is required when SourceType is {self.source_type}")
+        for name in given:
+            if name != wanted:
+                expected = "DATA_CENTER_FILE" if name == "DocumentIds" else "DATA_CENTER_CATEGORY"
+                raise InvalidParameterError(name, f"is only read with SourceType {expected}")
+        return self
+
+    @property
+    def file_ids(self) -> list[str]:
+        return list(self.document_ids or ())
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self.category_ids or ())
+
+
+class CreateIndexRequest(DataCenterSources):
+    """POST /{WorkspaceId}/index/create. The documented sources are data-center files or categories (``SourceType``);
+    ``SourceURI`` (objects under a prefix, indexed by S3 events too) is a Sift extension. ``SinkType`` has one value
+    here, the built-in store (``DEFAULT`` names it too). ``EmbeddingModelName`` is served by the deployment's embedder,
+    as every documented rerank name is served by its reranker; ListIndices reports the model that serves it."""
+
     name: Annotated[str, Field(min_length=1, max_length=64)]
     description: Annotated[str, Field(max_length=1000)] = ""
     structure_type: Literal["unstructured"] = "unstructured"
     source_uri: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(default=None, alias="SourceURI")
+    sink_type: Literal["BUILT_IN", "DEFAULT"] = "BUILT_IN"
+    embedding_model_name: Literal["text-embedding-v2", "text-embedding-v3", "text-embedding-v4"] | None = None
     chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)] = DEFAULT_CHUNK_SIZE
     overlap_size: Annotated[int, Field(ge=0, le=MAX_OVERLAP)] = DEFAULT_OVERLAP
     rerank_model_name: RerankModelName = DEFAULT_RERANK_MODEL
@@ -173,6 +216,12 @@ class CreateIndexRequest(RequestModel):
     def _overlap_below_size(self) -> CreateIndexRequest:
         if self.overlap_size >= self.chunk_size:
             raise ValueError("OverlapSize must be smaller than ChunkSize")
+        return self
+
+    @model_validator(mode="after")
+    def _one_kind_of_source(self) -> CreateIndexRequest:
+        if self.source_uri is not None and self.source_type is not None:
+            raise InvalidParameterError("SourceURI", "cannot be given with SourceType: an index reads one kind of source")
         return self
 
 
@@ -193,11 +242,21 @@ class ListIndicesRequest(PageRequest):
     index_name: Annotated[str, Field(max_length=64)] | None = None
 
 
-class SubmitJobRequest(RequestModel):
+class SubmitJobRequest(DataCenterSources):
+    """POST /{WorkspaceId}/index/add_documents_to_index: data-center files or categories (``SourceType``), or — a Sift
+    extension — ``SourceURIs`` (without either, the index's own SourceURI). ``Extra`` is kept as the SDKs send it."""
+
     index_id: IndexId
     source_uris: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=2048)]], Field(min_length=1, max_length=1000)
     ] | None = Field(default=None, alias="SourceURIs")
+    extra: RetrieveExtra | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_source(self) -> SubmitJobRequest:
+        if self.source_uris is not None and self.source_type is not None:
+            raise InvalidParameterError("SourceURIs", "cannot be given with SourceType")
+        return self
 
 
 class JobStatusRequest(RequestModel):
@@ -213,8 +272,11 @@ class JobStatusRequest(RequestModel):
 
 
 class ListDocumentsRequest(PageRequest):
+    """``EnableNameLike`` (default true): ``DocumentName`` matches names that contain it; false: only that name."""
+
     index_id: IndexId
     document_name: Annotated[str, Field(max_length=1024)] | None = None
+    enable_name_like: bool = True
     document_status: Literal["FINISH", "FAILED", "EMPTY"] | None = None
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from chalicelib import observability
 from chalicelib.api import bailian
-from chalicelib.api.calls import Call, Operation
-from chalicelib.api.common import check_body_limits, parse_request
+from chalicelib.api.calls import Access, Call, LambdaSize, Operation
+from chalicelib.api.common import RequestModel, check_body_limits, parse_request
+from chalicelib.api.data_center import DATA_CENTER_OPERATIONS, LEASE_ID_PATTERN
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
 from chalicelib.api.errors import (
     InternalError,
@@ -27,12 +28,13 @@ from chalicelib.api.errors import (
 from chalicelib.api.imm_operations import IMM_OPERATIONS
 from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
 from chalicelib.core.clock import new_request_id
+from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
 from chalicelib.core.services import Services
 from chalicelib.models.base import ChatMessage, RerankMode
 from chalicelib.search.base import DocumentRecord
-from chalicelib.store.base import KnowledgeBase
+from chalicelib.store.base import Job, KnowledgeBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ def invoke(
     lambda_context: object | None = None,
     host: str = "",
     version: str = "",
+    endpoint: str = "",
 ) -> Response:
     """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status.
 
@@ -63,31 +66,58 @@ def invoke(
     Each call is observed (``chalicelib.observability``): one JSON log line with the RequestId, the request's metrics
     and a trace subsegment. ``lambda_context`` (the Lambda's, when there is one) adds the Lambda request id to the log.
     ``version`` is the API version the client named (``x-acs-version``), if it named one; ``host`` the endpoint it
-    called (IMM errors carry it as ``HostId``).
+    called (IMM errors carry it as ``HostId``), ``endpoint`` its URL (``http://host:port``).
     """
-    request_id = request_id or new_request_id()
+    def run() -> Any:
+        if version and version != operation.family.api_version:
+            raise InvalidVersionError(version, operation.family.api_version)
+        payload = _with_path_parameters(_payload(operation, query_params, body, content_type), path_params)
+        workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
+        request = parse_request(operation.request_model, payload)
+        query = getattr(request, "query", None)
+        if isinstance(query, str):  # its size, never its text: queries are the caller's content
+            observability.annotate(query_chars=len(query))
+        component = getattr(service(), operation.component)
+        return operation.handler(component, Call(workspace_id, request, request_id_, payload, endpoint))
+
+    request_id_ = request_id or new_request_id()
+    return _observed(operation.name, operation.family, run, request_id=request_id_, lambda_context=lambda_context,
+                     host=host)
+
+
+def receive_upload(
+    service: Callable[[], Services], *, workspace_id: str, lease_id: str, body: bytes | None,
+    request_id: str | None = None,
+) -> Response:
+    """The local stage's upload route (``PUT /sift-uploads/{WorkspaceId}/{LeaseId}``, the URL ApplyFileUploadLease
+    hands out there): the body is the file. Answers in the knowledge-base family's envelope."""
+
+    def run() -> Any:
+        if not re.fullmatch(LEASE_ID_PATTERN, lease_id):
+            raise InvalidParameterError("LeaseId", "is not an upload lease id (lease_ and 32 hex digits)")
+        lease = service().data_center.receive_upload(_workspace(workspace_id), lease_id, body or b"")
+        return {"FileUploadLeaseId": lease.lease_id, "SizeInBytes": lease.size}
+
+    return _observed("UploadFile", Family.BAILIAN, run, request_id=request_id or new_request_id())
+
+
+def _observed(
+    name: str, family: Family, run: Callable[[], Any], *, request_id: str, lambda_context: object | None = None,
+    host: str = "",
+) -> Response:
+    """Run ``run`` inside the request's telemetry; every outcome, an unexpected one too, is an enveloped response."""
     with observability.request_scope(
-        operation.name, family=operation.family.value, request_id=request_id, lambda_context=lambda_context
+        name, family=family.value, request_id=request_id, lambda_context=lambda_context
     ) as telemetry:
         try:
-            if version and version != operation.family.api_version:
-                raise InvalidVersionError(version, operation.family.api_version)
-            payload = _payload(operation, query_params, body, content_type)
-            workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
-            request = parse_request(operation.request_model, payload)
-            query = getattr(request, "query", None)
-            if isinstance(query, str):  # its size, never its text: queries are the caller's content
-                observability.annotate(query_chars=len(query))
-            component = getattr(service(), operation.component)
-            data = operation.handler(component, Call(workspace_id, request, request_id, payload))
-            response = Response(200, success(operation.family, data, request_id))
+            response = Response(200, success(family, run(), request_id))
             telemetry.finish(response.status)
         except ServiceError as error:
-            response = Response(error.kind.status, failure(operation.family, error, request_id, host=host))
+            response = Response(error.kind.status, failure(family, error, request_id, host=host))
             telemetry.finish(response.status, response.body["Code"], error_field=getattr(error, "field", None))
         except Exception as exc:  # noqa: BLE001 - the last line of defence: logged with the RequestId, never leaked
             internal = InternalError(INTERNAL_MESSAGE)
-            response = Response(500, failure(operation.family, internal, request_id, host=host))
+            response = Response(500, failure(family, internal, request_id, host=host))
             telemetry.finish(response.status, response.body["Code"], exception=exc)
     return response
 
@@ -117,6 +147,18 @@ def _payload(
         check_body_limits(body)
         return dict(body)
     raise InvalidParameterError("body", "must be a JSON object")
+
+
+def _with_path_parameters(payload: dict[str, Any], path_params: Mapping[str, object]) -> dict[str, Any]:
+    """The path's parameters (``CategoryId``, ``FileId``; not ``WorkspaceId``, which is the tenant) join the others;
+    the same parameter in the path and in the query or body with another value is a 400 naming it."""
+    for name, value in path_params.items():
+        if name == "WorkspaceId":
+            continue
+        if name in payload and payload[name] != value:
+            raise InvalidParameterError(name, "is given in the path and again, with another value, in the request")
+        payload[name] = value
+    return payload
 
 
 def _workspace(value: object) -> str:
@@ -176,6 +218,7 @@ def _create_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
         call.workspace_id, name=request.name, description=request.description, source_uri=request.source_uri,
         chunk_size=request.chunk_size, overlap_size=request.overlap_size,
         rerank_model_name=request.rerank_model_name, rerank_min_score=request.rerank_min_score,
+        source_type=request.source_type or "", document_ids=request.file_ids, category_ids=request.categories,
     )
     return {"Id": kb.index_id, "Name": kb.name}
 
@@ -186,7 +229,8 @@ def _index_view(service: KnowledgeBaseService, kb: KnowledgeBase) -> dict[str, A
         "SourceURI": kb.source_uri, "ChunkSize": kb.chunk_size, "OverlapSize": kb.overlap_size,
         "RerankModelName": kb.rerank_model_name, "RerankMinScore": kb.rerank_min_score,
         "EmbeddingModelName": kb.embedding_model, "DocumentCount": service.document_count(kb),
-        "CreateTime": kb.created_at,
+        "CreateTime": kb.created_at, "SinkType": "BUILT_IN", "SourceType": kb.source_type or None,
+        "DocumentIds": list(kb.document_ids) or None, "CategoryIds": list(kb.category_ids) or None,
     }
 
 
@@ -205,7 +249,20 @@ def _delete_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 
 def _submit_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
     request: bailian.SubmitJobRequest = call.request
-    job = service.submit_job(call.workspace_id, request.index_id, request.source_uris)
+    if request.source_type:
+        job = service.submit_files_job(call.workspace_id, request.index_id, file_ids=request.file_ids,
+                                       category_ids=request.categories)
+    else:
+        job = service.submit_job(call.workspace_id, request.index_id, request.source_uris)
+    return _job_started(job)
+
+
+def _submit_index_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+    request: bailian.IndexRef = call.request
+    return _job_started(service.submit_index_job(call.workspace_id, request.index_id)) | {"IndexId": request.index_id}
+
+
+def _job_started(job: Job) -> dict[str, Any]:
     # The in-process runner has run the job by now; a job still running reports its documents where it finishes.
     observability.record_document_outcomes(document.status for document in job.documents)
     return {"Id": job.job_id, "Status": job.status.value}
@@ -231,8 +288,10 @@ def _job_status(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 
 
 def _document_view(record: DocumentRecord) -> dict[str, Any]:
+    data_center_file = parse_file_uri(record.uri)
     return {
         "Id": record.doc_id, "Name": record.name, "Title": record.title, "SourceURI": record.uri,
+        "SourceId": data_center_file[1] if data_center_file else "",
         "DocumentType": record.content_type, "Size": record.size, "Status": record.status.value,
         "Message": record.reason, "ChunkCount": record.chunk_count, "Metadata": dict(record.metadata),
         "GmtCreate": record.created_at, "GmtModified": record.updated_at,
@@ -244,7 +303,7 @@ def _list_documents(service: KnowledgeBaseService, call: Call) -> dict[str, Any]
     offset = (request.page_number - 1) * request.page_size
     records, total = service.list_documents(
         call.workspace_id, request.index_id, name=request.document_name, status=request.document_status,
-        offset=offset, limit=request.page_size,
+        name_like=request.enable_name_like, offset=offset, limit=request.page_size,
     )
     return {"Documents": [_document_view(record) for record in records], "PageNumber": request.page_number,
             "PageSize": request.page_size, "TotalCount": total}
@@ -271,22 +330,30 @@ def _history(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 
 
 _KB = "/{WorkspaceId}/index"
+
+
+def _kb(name: str, method: str, path: str, model: type[RequestModel], handler: Any, access: Access, **lambda_: Any
+        ) -> Operation:
+    return Operation(name, method, f"{_KB}/{path}", Family.BAILIAN, model, handler, access, **lambda_)
+
+
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("Retrieve", "POST", f"{_KB}/retrieve", Family.BAILIAN, bailian.RetrieveRequest, _retrieve, 2048,
-              wire=WireSpec(comma_lists=frozenset({"Images"}))),
-    Operation("CreateIndex", "POST", f"{_KB}/create", Family.BAILIAN, bailian.CreateIndexRequest, _create_index),
-    Operation("ListIndices", "GET", f"{_KB}/list_indices", Family.BAILIAN, bailian.ListIndicesRequest, _list_indices),
-    Operation("DeleteIndex", "POST", f"{_KB}/delete", Family.BAILIAN, bailian.IndexRef, _delete_index),
-    Operation("SubmitIndexAddDocumentsJob", "POST", f"{_KB}/add_documents_to_index", Family.BAILIAN,
-              bailian.SubmitJobRequest, _submit_job, 2048),
-    Operation("GetIndexJobStatus", "GET", f"{_KB}/job/status", Family.BAILIAN, bailian.JobStatusRequest, _job_status),
-    Operation("ListIndexDocuments", "GET", f"{_KB}/list_index_documents", Family.BAILIAN,
-              bailian.ListDocumentsRequest, _list_documents),
-    Operation("DeleteIndexDocument", "POST", f"{_KB}/delete_index_document", Family.BAILIAN,
-              bailian.DeleteDocumentsRequest, _delete_documents),
-    Operation("ListRetrieverHistory", "GET", f"{_KB}/retriever_history", Family.BAILIAN, bailian.HistoryRequest,
-              _history),
+    _kb("Retrieve", "POST", "retrieve", bailian.RetrieveRequest, _retrieve, Access.RETRIEVE, size=LambdaSize.QUERY,
+        wire=WireSpec(comma_lists=frozenset({"Images"}))),
+    _kb("CreateIndex", "POST", "create", bailian.CreateIndexRequest, _create_index, Access.ADMIN),
+    _kb("ListIndices", "GET", "list_indices", bailian.ListIndicesRequest, _list_indices, Access.BROWSE),
+    _kb("DeleteIndex", "POST", "delete", bailian.IndexRef, _delete_index, Access.ADMIN, timeout_s=120),
+    _kb("SubmitIndexJob", "POST", "submit_index_job", bailian.IndexRef, _submit_index_job, Access.SUBMIT_JOBS,
+        size=LambdaSize.INDEXING, timeout_s=900),
+    _kb("SubmitIndexAddDocumentsJob", "POST", "add_documents_to_index", bailian.SubmitJobRequest, _submit_job,
+        Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900),
+    _kb("GetIndexJobStatus", "GET", "job/status", bailian.JobStatusRequest, _job_status, Access.CATALOG_READ),
+    _kb("ListIndexDocuments", "GET", "list_index_documents", bailian.ListDocumentsRequest, _list_documents,
+        Access.BROWSE),
+    _kb("DeleteIndexDocument", "POST", "delete_index_document", bailian.DeleteDocumentsRequest, _delete_documents,
+        Access.DELETE_DOCUMENTS),
+    _kb("ListRetrieverHistory", "GET", "retriever_history", bailian.HistoryRequest, _history, Access.CATALOG_READ),
 )
-OPERATIONS = OPERATIONS + IMM_OPERATIONS
+OPERATIONS = OPERATIONS + DATA_CENTER_OPERATIONS + IMM_OPERATIONS
 BY_NAME: dict[str, Operation] = {operation.name: operation for operation in OPERATIONS}
 RPC_OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in IMM_OPERATIONS}

@@ -20,6 +20,7 @@ from typing import Any
 from chalicelib.api.errors import InternalError
 from chalicelib.core.chunking import Chunk, chunk_blocks
 from chalicelib.core.clock import utc_now
+from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.extraction import ExtractionError, TextBlock, extract
 from chalicelib.models.base import Embedder, ImageEmbedder
 from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
@@ -54,7 +55,13 @@ class PreparedDocument:
 
 
 def document_id(uri: str) -> str:
-    """A stable id per source URI, so re-indexing the same object replaces it instead of adding a copy."""
+    """A stable id per source URI, so re-indexing the same object replaces it instead of adding a copy.
+
+    A data-center file's document id is its FileId, as in the documented flow (DeleteIndexDocument takes FileIds).
+    """
+    data_center_file = parse_file_uri(uri)
+    if data_center_file is not None:
+        return data_center_file[1]
     return "doc_" + hashlib.sha256(uri.encode()).hexdigest()[:24]
 
 

@@ -53,6 +53,16 @@ class KnowledgeBaseUpdates(Protocol):
     ) -> KnowledgeBase | None: ...
 
 
+class DataCenterFiles(Protocol):
+    """The workspace's data-center files an index can take (``chalicelib.core.data_center.DataCenterService``)."""
+
+    def index_uris(
+        self, workspace_id: str, *, file_ids: Sequence[str] = (), category_ids: Sequence[str] = (),
+        files_field: str = "DocumentIds", categories_field: str = "CategoryIds",
+    ) -> list[str]:
+        """The source URIs of these files and of the parsed files of these categories; 400 naming a missing one."""
+
+
 class ReindexIncompleteError(ServiceError):
     """A reindex that must not be swapped in (a batch failed, nothing was indexed, or another reindex took over).
 
@@ -74,8 +84,10 @@ class KnowledgeBaseService:
         image_dimension: int = 0,
         updates: KnowledgeBaseUpdates | None = None,
         source_policy: SourcePolicy | None = None,
+        data_center: DataCenterFiles | None = None,
     ) -> None:
         self._catalog = catalog
+        self._data_center = data_center  # None: indexes can take only SourceURIs
         self._backend = backend
         self._indexer = indexer
         self._retriever = retriever
@@ -102,15 +114,23 @@ class KnowledgeBaseService:
         rerank_model_name: str = "qwen3-rerank-hybrid",
         rerank_min_score: float | None = None,
         index_id: str | None = None,
+        source_type: str = "",
+        document_ids: Sequence[str] = (),
+        category_ids: Sequence[str] = (),
     ) -> KnowledgeBase:
+        """A new, empty knowledge base. Its sources are a SourceURI (a Sift extension) or data-center files and
+        categories (``source_type``), which must exist now; SubmitIndexJob indexes them."""
         if source_uri is not None:
             self._sources.check(workspace_id, source_uri, "SourceURI")
+        if source_type:
+            self._require_data_center().index_uris(workspace_id, file_ids=document_ids, category_ids=category_ids)
         kb = KnowledgeBase(
             workspace_id=workspace_id, index_id=index_id or new_id("kb"), name=name, description=description,
             source_uri=source_uri, chunk_size=chunk_size, overlap_size=overlap_size,
             rerank_model_name=rerank_model_name, rerank_min_score=rerank_min_score,
             embedding_model=self._embedding_model, created_at=utc_now(),
             image_embedding_model=self._image_embedding_model, image_dimension=self._image_dimension,
+            source_type=source_type, document_ids=tuple(document_ids), category_ids=tuple(category_ids),
         )
         self._catalog.create_knowledge_base(kb)
         self._backend.create_collection(kb.collection, self._dimension, kb.image_dimension)
@@ -141,8 +161,10 @@ class KnowledgeBaseService:
     # documents ---------------------------------------------------------------------------------------------------
 
     def list_documents(
-        self, workspace_id: str, index_id: str, *, name: str | None, status: str | None, offset: int, limit: int
+        self, workspace_id: str, index_id: str, *, name: str | None, status: str | None, offset: int, limit: int,
+        name_like: bool = True,
     ) -> tuple[list[DocumentRecord], int]:
+        """A page of the documents; ``name`` keeps those whose name contains it (``name_like``) or is it."""
         kb = self.get(workspace_id, index_id)
         if not name and not status:
             return self._backend.list_documents(kb.collection, offset=offset, limit=limit)
@@ -150,7 +172,8 @@ class KnowledgeBaseService:
         everything, _ = self._backend.list_documents(kb.collection, offset=0, limit=1_000_000)
         wanted = [
             record for record in everything
-            if (not name or name in record.name) and (not status or record.status.value == status)
+            if (not name or (name in record.name if name_like else name == record.name))
+            and (not status or record.status.value == status)
         ]
         return wanted[offset : offset + limit], len(wanted)
 
@@ -188,6 +211,25 @@ class KnowledgeBaseService:
                 raise InvalidParameterError(f"SourceURIs[{position}]", str(exc)) from None
         job = self._new_job(workspace_id, index_id)
         self._start(job, lambda: self.job_runner.start(job, kb, roots, uris))
+        return self._catalog.get_job(workspace_id, index_id, job.job_id) or job
+
+    def submit_index_job(self, workspace_id: str, index_id: str) -> Job:
+        """SubmitIndexJob: index the sources the knowledge base was created with (its files and categories, or its
+        SourceURI)."""
+        kb = self.get(workspace_id, index_id)
+        if kb.source_type:
+            return self.submit_files_job(workspace_id, index_id, file_ids=kb.document_ids, category_ids=kb.category_ids)
+        return self.submit_job(workspace_id, index_id, None)
+
+    def submit_files_job(
+        self, workspace_id: str, index_id: str, *, file_ids: Sequence[str], category_ids: Sequence[str]
+    ) -> Job:
+        """Index data-center files (and the parsed files of categories) into the knowledge base, as documents whose id
+        is the FileId."""
+        kb = self.get(workspace_id, index_id)
+        uris = self._require_data_center().index_uris(workspace_id, file_ids=file_ids, category_ids=category_ids)
+        job = self._new_job(workspace_id, index_id)
+        self._start(job, lambda: self.job_runner.start(job, kb, uris, uris))
         return self._catalog.get_job(workspace_id, index_id, job.job_id) or job
 
     def run_job(self, job: Job, kb: KnowledgeBase, uris: Sequence[str]) -> Job:
@@ -376,6 +418,11 @@ class KnowledgeBaseService:
                 self._backend.delete_collection(kb.collection_for(kb.pending_version))
         live = f"version {kb.index_version} stays live" if kb is not None else "the index no longer exists"
         return self.fail_job(workspace_id, index_id, job_id, f"Reindex failed ({live}): {reason}")
+
+    def _require_data_center(self) -> DataCenterFiles:
+        if self._data_center is None:
+            raise InternalError("this deployment has no data center (chalicelib.composition wires it)")
+        return self._data_center
 
     def _require_updates(self) -> KnowledgeBaseUpdates:
         if self._updates is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core.data_center import DataCenterService
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.media import MediaService
 
@@ -17,6 +18,7 @@ from chalicelib.core.media import MediaService
 class Services:
     knowledge_bases: KnowledgeBaseService
     media: MediaService
+    data_center: DataCenterService
 
     def on_object_created(self, uri: str) -> dict[str, Any]:
         indexed = self.knowledge_bases.on_object_created(uri) + self.media.on_object_created(uri)

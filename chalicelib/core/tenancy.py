@@ -26,9 +26,11 @@ class SourcePolicy:
 
     def allows(self, tenant: str, uri: str) -> bool:
         """Whether ``tenant`` may read ``uri`` (an object or a prefix)."""
+        parsed = urlparse(uri)
+        if parsed.scheme == "datacenter":  # a workspace's own files, on every stage
+            return parsed.netloc == tenant
         if not self._tenant_prefixes:
             return True
-        parsed = urlparse(uri)
         if parsed.scheme not in _BUCKET_SCHEMES or not parsed.netloc:
             return False
         return parsed.path.lstrip("/").startswith(f"{tenant}/")

@@ -36,6 +36,15 @@ class KnowledgeBase:
     # n+1 ("" when none is): writes during a reindex go to both versions, and only that job may swap or drop it.
     index_version: int = 1
     reindex_job_id: str = ""
+    # Where a data-center index's documents come from (CreateIndex's SourceType, DocumentIds and CategoryIds; see
+    # ``chalicelib.core.data_center``): SubmitIndexJob indexes them. Empty for a SourceURI index.
+    source_type: str = ""
+    document_ids: Sequence[str] = ()
+    category_ids: Sequence[str] = ()
+
+    def __post_init__(self) -> None:  # JSON gives lists back; records compare equal whichever way they came
+        object.__setattr__(self, "document_ids", tuple(self.document_ids))
+        object.__setattr__(self, "category_ids", tuple(self.category_ids))
 
     @property
     def has_image_index(self) -> bool:
@@ -150,7 +159,102 @@ class Binding:
     reason: str = ""
 
 
-class Catalog(Protocol):
+class FileStatus(enum.Enum):
+    """A data-center file's parsing state, as the SDKs' DescribeFile models it."""
+
+    PARSING = "PARSING"
+    PARSE_SUCCESS = "PARSE_SUCCESS"
+    PARSE_FAILED = "PARSE_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A data-center category of a workspace: a folder of files, which an index can take whole (CategoryIds)."""
+
+    workspace_id: str
+    category_id: str
+    name: str
+    category_type: str  # UNSTRUCTURED | SESSION_FILE
+    parent_id: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLease:
+    """An upload granted by ApplyFileUploadLease: the file's bytes go to ``storage_key``, then AddFile consumes it."""
+
+    workspace_id: str
+    lease_id: str
+    category_id: str
+    category_type: str
+    file_name: str
+    md5: str  # lower-case hex, as the caller declared it
+    size: int
+    storage_key: str
+    expires_at: float  # seconds since the epoch
+    created_at: str
+    uploaded: bool = False  # the local stage's own upload route sets it (S3 is asked instead on AWS)
+
+
+@dataclass(frozen=True, slots=True)
+class DataCenterFile:
+    """A file stored once in a workspace's data center; any index of the workspace can take it (DocumentIds)."""
+
+    workspace_id: str
+    file_id: str
+    category_id: str
+    category_type: str
+    file_name: str
+    size: int
+    md5: str
+    storage_key: str
+    parser: str
+    status: str  # a FileStatus value
+    created_at: str
+    updated_at: str
+    tags: Sequence[str] = ()
+    parse_error: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+    @property
+    def file_type(self) -> str:
+        """The extension, lower case and without the dot (``pdf``), as DescribeFile reports it."""
+        stem, dot, extension = self.file_name.rpartition(".")
+        return extension.lower() if dot and stem else ""
+
+
+class DataCenterCatalog(Protocol):
+    """The data center's records: categories, upload leases and files, per workspace."""
+
+    def create_category(self, category: Category) -> None: ...
+
+    def get_category(self, workspace_id: str, category_id: str) -> Category | None: ...
+
+    def list_categories(self, workspace_id: str) -> list[Category]:
+        """Every category of the workspace, oldest first (a workspace holds few)."""
+
+    def delete_category(self, workspace_id: str, category_id: str) -> bool: ...
+
+    def put_lease(self, lease: UploadLease) -> None: ...
+
+    def get_lease(self, workspace_id: str, lease_id: str) -> UploadLease | None: ...
+
+    def take_lease(self, workspace_id: str, lease_id: str) -> bool:
+        """Delete the lease; True for exactly one caller, so a lease makes at most one file."""
+
+    def put_file(self, file: DataCenterFile) -> None: ...
+
+    def get_file(self, workspace_id: str, file_id: str) -> DataCenterFile | None: ...
+
+    def list_files(self, workspace_id: str, *, category_id: str | None) -> list[DataCenterFile]:
+        """The workspace's files (of one category, when given), oldest first."""
+
+    def delete_file(self, workspace_id: str, file_id: str) -> bool: ...
+
+
+class Catalog(DataCenterCatalog, Protocol):
     def create_knowledge_base(self, kb: KnowledgeBase) -> None:
         """Raises ``AlreadyExistsError`` when (workspace, index id) or (workspace, name) is taken."""
 

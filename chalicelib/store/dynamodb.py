@@ -15,6 +15,9 @@ keys collide; the last component of a key needs no escaping, since nothing follo
     PRJ#{project}       DS#{name}                     a dataset of the project (names sort, so a Query lists them)
     PRJ#{project}       BIND#{dataset}#URI#{uri}      a binding of the dataset (+ gsi1pk/gsi1sk, always)
     PRJ#{project}       BIND#{dataset}#SHA256#{hex}   the same, when the URI would not fit in a sort key (1024 bytes)
+    DC#{ws}             CAT#{category_id}             a data-center category
+    DC#{ws}             LEASE#{lease_id}              an upload lease (deleted by the AddFile that takes it)
+    DC#{ws}             FILE#{file_id}                a data-center file
 
     gsi1 (sparse):  gsi1pk = "SOURCE",  gsi1sk = "URI#" + source_uri   (only knowledge bases with a source_uri)
                     gsi1pk = "BINDING", gsi1sk = "URI#" + uri          (every binding)
@@ -66,6 +69,10 @@ Why this shape:
   binding is rewritten as its state changes (a few writes per binding). In the base-table key, the URI is the
   binding's identity and cannot be cut like the GSI sort key, so a URI too long for the 1024-byte sort key is replaced
   by its SHA-256 (a different marker, so the two forms never collide); the body keeps the URI.
+- **The data center: one partition per workspace** holds its categories, upload leases and files. Listings Query the
+  partition by sort-key prefix and order in Python by (created_at, id), as SQLite orders by insertion; a workspace's
+  data center is expected to stay within what one paged Query reads comfortably (thousands of files). A lease is
+  taken by a conditional ``DeleteItem`` (``attribute_exists``), so exactly one AddFile makes a file of it.
 - Base-table reads are strongly consistent, like SQLite's read-your-writes (a job polled right after it is put).
 
 Errors: a failed ``attribute_not_exists`` condition becomes ``AlreadyExistsError``; throttling (after botocore's own
@@ -109,6 +116,8 @@ from chalicelib.api.errors import (
 )
 from chalicelib.store.base import (
     Binding,
+    Category,
+    DataCenterFile,
     Dataset,
     HistoryRecord,
     Job,
@@ -116,9 +125,11 @@ from chalicelib.store.base import (
     JobStatus,
     KnowledgeBase,
     Project,
+    UploadLease,
 )
 
 T = TypeVar("T")
+R = TypeVar("R", Category, UploadLease, DataCenterFile)
 
 TABLE_ENV_VAR: Final = "SIFT_CATALOG_TABLE"
 GSI_NAME: Final = "gsi1"
@@ -276,6 +287,10 @@ def _dataset_from(item: Mapping[str, Any]) -> Dataset:
 
 def _binding_from(item: Mapping[str, Any]) -> Binding:
     return Binding(**_known(Binding, _body(item)))
+
+
+def _data_center_pk(workspace_id: str) -> str:
+    return f"DC#{_escape(workspace_id)}"
 
 
 # --- errors -----------------------------------------------------------------------------------------------------------
@@ -579,6 +594,76 @@ class DynamoDbCatalog:
             "type": _s("BIND"), "body": _dump(dataclasses.asdict(binding)),
             "gsi1pk": _s(_BINDING_PARTITION), "gsi1sk": _s(_uri_sort_key(binding.uri)),
         }
+
+    # data center: categories, upload leases, files ------------------------------------------------------------------
+
+    def create_category(self, category: Category) -> None:
+        self._put_new(self._data_center_item(category.workspace_id, f"CAT#{category.category_id}", category),
+                      "create the category", "category", category.category_id)
+
+    def get_category(self, workspace_id: str, category_id: str) -> Category | None:
+        return self._data_center_record(Category, workspace_id, f"CAT#{category_id}", "read the category")
+
+    def list_categories(self, workspace_id: str) -> list[Category]:
+        categories = [Category(**_known(Category, _body(item)))
+                      for item in self._data_center_items(workspace_id, "CAT#", "list categories")]
+        return sorted(categories, key=lambda category: (category.created_at, category.category_id))
+
+    def delete_category(self, workspace_id: str, category_id: str) -> bool:
+        return self._delete_existing(_data_center_pk(workspace_id), f"CAT#{category_id}", "delete the category")
+
+    def put_lease(self, lease: UploadLease) -> None:
+        self._call("save the upload lease", self._client.put_item, TableName=self._table,
+                   Item=self._data_center_item(lease.workspace_id, f"LEASE#{lease.lease_id}", lease))
+
+    def get_lease(self, workspace_id: str, lease_id: str) -> UploadLease | None:
+        return self._data_center_record(UploadLease, workspace_id, f"LEASE#{lease_id}", "read the upload lease")
+
+    def take_lease(self, workspace_id: str, lease_id: str) -> bool:
+        return self._delete_existing(_data_center_pk(workspace_id), f"LEASE#{lease_id}", "take the upload lease")
+
+    def put_file(self, file: DataCenterFile) -> None:
+        self._call("save the file", self._client.put_item, TableName=self._table,
+                   Item=self._data_center_item(file.workspace_id, f"FILE#{file.file_id}", file))
+
+    def get_file(self, workspace_id: str, file_id: str) -> DataCenterFile | None:
+        return self._data_center_record(DataCenterFile, workspace_id, f"FILE#{file_id}", "read the file")
+
+    def list_files(self, workspace_id: str, *, category_id: str | None) -> list[DataCenterFile]:
+        files = [DataCenterFile(**_known(DataCenterFile, _body(item)))
+                 for item in self._data_center_items(workspace_id, "FILE#", "list files")]
+        wanted = [file for file in files if category_id is None or file.category_id == category_id]
+        return sorted(wanted, key=lambda file: (file.created_at, file.file_id))
+
+    def delete_file(self, workspace_id: str, file_id: str) -> bool:
+        return self._delete_existing(_data_center_pk(workspace_id), f"FILE#{file_id}", "delete the file")
+
+    @staticmethod
+    def _data_center_item(workspace_id: str, sk: str, record: Category | UploadLease | DataCenterFile) -> dict[str, Any]:
+        return {"pk": _s(_data_center_pk(workspace_id)), "sk": _s(sk), "type": _s(sk.split("#", 1)[0]),
+                "body": _dump(dataclasses.asdict(record))}
+
+    def _data_center_record(self, cls: type[R], workspace_id: str, sk: str, operation: str) -> R | None:
+        item = self._get(_data_center_pk(workspace_id), sk, operation)
+        return cls(**_known(cls, _body(item))) if item else None
+
+    def _data_center_items(self, workspace_id: str, prefix: str, operation: str) -> list[dict[str, Any]]:
+        return self._query(
+            operation,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(_data_center_pk(workspace_id)), ":prefix": _s(prefix)},
+            ProjectionExpression="body",
+            ConsistentRead=True,
+        )
+
+    def _delete_existing(self, pk: str, sk: str, operation: str) -> bool:
+        """DeleteItem conditioned on the item existing: True for the one caller that deleted it."""
+        try:
+            self._call(operation, self._client.delete_item, TableName=self._table,
+                       Key={"pk": _s(pk), "sk": _s(sk)}, ConditionExpression="attribute_exists(pk)")
+        except _ConditionFailed:
+            return False
+        return True
 
     def _put_new(self, item: dict[str, Any], operation: str, resource: str, name: str) -> None:
         """PutItem only if no item has this key; otherwise ``AlreadyExistsError(resource, name)``."""

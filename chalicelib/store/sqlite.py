@@ -18,6 +18,8 @@ from typing import Any
 from chalicelib.api.errors import AlreadyExistsError
 from chalicelib.store.base import (
     Binding,
+    Category,
+    DataCenterFile,
     Dataset,
     HistoryRecord,
     Job,
@@ -25,6 +27,7 @@ from chalicelib.store.base import (
     JobStatus,
     KnowledgeBase,
     Project,
+    UploadLease,
 )
 
 _SCHEMA = """
@@ -48,6 +51,19 @@ CREATE TABLE IF NOT EXISTS datasets (
     project_name TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (project_name, name)
 );
+CREATE TABLE IF NOT EXISTS categories (
+    workspace_id TEXT NOT NULL, category_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, category_id)
+);
+CREATE TABLE IF NOT EXISTS upload_leases (
+    workspace_id TEXT NOT NULL, lease_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, lease_id)
+);
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, workspace_id TEXT NOT NULL, file_id TEXT NOT NULL,
+    category_id TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (workspace_id, file_id)
+);
+CREATE INDEX IF NOT EXISTS files_by_category ON files (workspace_id, category_id, seq);
 CREATE TABLE IF NOT EXISTS bindings (
     project_name TEXT NOT NULL, dataset_name TEXT NOT NULL, uri TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (project_name, dataset_name, uri)
@@ -236,5 +252,73 @@ class SqliteCatalog:
         return [Binding(**json.loads(row[0])) for row in rows]
 
 
-def _dump(record: Project | Dataset | Binding) -> str:
+    # data center: categories, upload leases, files ------------------------------------------------------------------
+
+    def create_category(self, category: Category) -> None:
+        try:
+            self._execute("INSERT INTO categories VALUES (?, ?, ?)",
+                          (category.workspace_id, category.category_id, _dump(category)))
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError("category", category.category_id) from exc
+
+    def get_category(self, workspace_id: str, category_id: str) -> Category | None:
+        rows = self._execute("SELECT body FROM categories WHERE workspace_id = ? AND category_id = ?",
+                             (workspace_id, category_id))
+        return Category(**json.loads(rows[0][0])) if rows else None
+
+    def list_categories(self, workspace_id: str) -> list[Category]:
+        rows = self._execute("SELECT body FROM categories WHERE workspace_id = ? ORDER BY rowid", (workspace_id,))
+        return [Category(**json.loads(row[0])) for row in rows]
+
+    def delete_category(self, workspace_id: str, category_id: str) -> bool:
+        return bool(self._rowcount("DELETE FROM categories WHERE workspace_id = ? AND category_id = ?",
+                                   (workspace_id, category_id)))
+
+    def put_lease(self, lease: UploadLease) -> None:
+        self._execute("INSERT OR REPLACE INTO upload_leases VALUES (?, ?, ?)",
+                      (lease.workspace_id, lease.lease_id, _dump(lease)))
+
+    def get_lease(self, workspace_id: str, lease_id: str) -> UploadLease | None:
+        rows = self._execute("SELECT body FROM upload_leases WHERE workspace_id = ? AND lease_id = ?",
+                             (workspace_id, lease_id))
+        return UploadLease(**json.loads(rows[0][0])) if rows else None
+
+    def take_lease(self, workspace_id: str, lease_id: str) -> bool:
+        return bool(self._rowcount("DELETE FROM upload_leases WHERE workspace_id = ? AND lease_id = ?",
+                                   (workspace_id, lease_id)))
+
+    def put_file(self, file: DataCenterFile) -> None:
+        """Insert, or replace the body of an existing file (its place in the listing order stays)."""
+        with self._lock:
+            updated = self._db.execute(
+                "UPDATE files SET body = ?, category_id = ? WHERE workspace_id = ? AND file_id = ?",
+                (_dump(file), file.category_id, file.workspace_id, file.file_id),
+            ).rowcount
+            if not updated:
+                self._db.execute(
+                    "INSERT INTO files (workspace_id, file_id, category_id, body) VALUES (?, ?, ?, ?)",
+                    (file.workspace_id, file.file_id, file.category_id, _dump(file)),
+                )
+
+    def get_file(self, workspace_id: str, file_id: str) -> DataCenterFile | None:
+        rows = self._execute("SELECT body FROM files WHERE workspace_id = ? AND file_id = ?", (workspace_id, file_id))
+        return DataCenterFile(**json.loads(rows[0][0])) if rows else None
+
+    def list_files(self, workspace_id: str, *, category_id: str | None) -> list[DataCenterFile]:
+        if category_id is None:
+            rows = self._execute("SELECT body FROM files WHERE workspace_id = ? ORDER BY seq", (workspace_id,))
+        else:
+            rows = self._execute("SELECT body FROM files WHERE workspace_id = ? AND category_id = ? ORDER BY seq",
+                                 (workspace_id, category_id))
+        return [DataCenterFile(**json.loads(row[0])) for row in rows]
+
+    def delete_file(self, workspace_id: str, file_id: str) -> bool:
+        return bool(self._rowcount("DELETE FROM files WHERE workspace_id = ? AND file_id = ?", (workspace_id, file_id)))
+
+    def _rowcount(self, sql: str, parameters: tuple[Any, ...]) -> int:
+        with self._lock:
+            return self._db.execute(sql, parameters).rowcount
+
+
+def _dump(record: Project | Dataset | Binding | Category | UploadLease | DataCenterFile) -> str:
     return json.dumps(dataclasses.asdict(record), ensure_ascii=False)

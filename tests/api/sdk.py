@@ -100,6 +100,17 @@ class LocalServer:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    def upload(self, url: str, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
+        """PUT a file to an upload lease's URL, as a user of the SDK does with any HTTP client."""
+        import json
+
+        request = urllib.request.Request(url, data=data, method="PUT", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
     def stop(self) -> None:
         self._process.terminate()
         try:

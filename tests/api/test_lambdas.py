@@ -41,7 +41,14 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
             "ContextualRetrieval", "SemanticQuery", "ContextualAnswer", "CreateProject", "CreateDataset", "ListDatasets", "CreateBinding", "IndexFileMeta",
             "BatchIndexFileMeta", "GetFileMeta", "DeleteFileMeta", "BatchDeleteFileMeta",
         )
-    } | {"/"}  # the IMM family's RPC endpoint, as its official SDKs call it
+    } | {
+        f"/{{WorkspaceId}}/datacenter/{name}" for name in (
+            "category", "category/{CategoryId}", "file", "file/{FileId}", "files", "categories",
+        )
+    } | {"/{WorkspaceId}/index/submit_index_job"} | {
+        "/",  # the IMM family's RPC endpoint, as its official SDKs call it
+        "/sift-uploads/{WorkspaceId}/{LeaseId}",  # where the local stage's upload leases point
+    }
 
 
 def test_lambda_retrieve_matches_http(api: Api, mixed_dir: Path) -> None:

@@ -18,6 +18,8 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,12 @@ def path_of(name: str, ws: str = WS) -> str:
 
 
 def call(api: Api, name: str, params: dict[str, Any], ws: str = WS) -> Reply:
+    """The operation over HTTP; its path parameters (CategoryId, FileId) go in the path, as the SDKs send them."""
     operation = BY_NAME[name]
-    if operation.method == "GET":
-        return api.get(path_of(name, ws), params)
-    return api.post(path_of(name, ws), params)
+    path, params = path_of(name, ws), dict(params)
+    for key in re.findall(r"\{(\w+)\}", path):
+        path = path.replace(f"{{{key}}}", urllib.parse.quote(str(params.pop(key)), safe=""))
+    return api.call(operation.method, path, params)
 
 
 def ok(reply: Reply) -> dict[str, Any]:
@@ -296,6 +300,18 @@ STRING_FIELDS: list[tuple[str, Any, str, int]] = [
     ("ListIndexDocuments", lambda s, v: {"IndexId": s["index_id"], "DocumentName": v}, "DocumentName", 1024),
     ("DeleteIndexDocument", lambda s, v: {"IndexId": s["index_id"], "DocumentIds": [v]}, "DocumentIds[0]", 128),
     ("ListRetrieverHistory", lambda s, v: {"IndexId": v}, "IndexId", 64),
+    ("SubmitIndexJob", lambda s, v: {"IndexId": v}, "IndexId", 64),
+    ("ApplyFileUploadLease", lambda s, v: {"CategoryId": "default", "FileName": v, "Md5": "0" * 32,
+                                           "SizeInBytes": 1}, "FileName", 255),
+    ("ApplyFileUploadLease", lambda s, v: {"CategoryId": v, "FileName": "a.md", "Md5": "0" * 32, "SizeInBytes": 1},
+     "CategoryId", 64),
+    ("AddFile", lambda s, v: {"LeaseId": "lease_" + "0" * 32, "CategoryId": "default", "Tags": [v]}, "Tags[0]", 64),
+    ("DescribeFile", lambda s, v: {"FileId": v}, "FileId", 64),
+    ("DeleteFile", lambda s, v: {"FileId": v}, "FileId", 64),
+    ("ListFile", lambda s, v: {"FileName": v}, "FileName", 255),
+    ("AddCategory", lambda s, v: {"CategoryName": v}, "CategoryName", 64),
+    ("ListCategory", lambda s, v: {"CategoryName": v}, "CategoryName", 64),
+    ("DeleteCategory", lambda s, v: {"CategoryId": v}, "CategoryId", 64),
     ("CreateProject", lambda s, v: {"ProjectName": "p" + v[1:]}, "ProjectName", 128),
     ("CreateProject", lambda s, v: {"ProjectName": "p", "Description": v}, "Description", 256),
     ("CreateProject", lambda s, v: {"ProjectName": "p", "ServiceRole": v}, "ServiceRole", 256),

@@ -8,7 +8,9 @@ The assertions read the SDKs' parsed response objects, so a field the models do 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,8 @@ class Sdk:
     post_json: Callable[[str, dict[str, Any]], tuple[int, Any]]
     docs: Path
     media: Path
+    # PUT bytes to an upload lease's URL with its headers (the step of the documented flow that is not an SDK call)
+    upload: Callable[[str, dict[str, str], bytes], tuple[int, Any]]
 
 
 @pytest.fixture(params=["chalice-local", "in-process"])
@@ -79,7 +83,8 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sdk]:
     if request.param == "chalice-local":
         server = LocalServer(tmp_path / "sift-local", tmp_path / "chalice-local.log")
         try:
-            yield Sdk(bailian_client(server.endpoint), imm_client(server.endpoint), server.post_json, docs, media)
+            yield Sdk(bailian_client(server.endpoint), imm_client(server.endpoint), server.post_json, docs, media,
+                      server.upload)
         finally:
             server.stop()
         return
@@ -89,8 +94,14 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sdk]:
         reply = api.post(path, body)
         return reply.status, reply.body
 
+    def upload(url: str, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
+        parts = urllib.parse.urlsplit(url)
+        assert parts.netloc == endpoint, url  # the lease points back at the endpoint the SDK called
+        reply = api.client.http.put(parts.path, body=data, headers=headers)
+        return reply.status_code, json.loads(reply.body)
+
     with routed_through(api.client.http) as endpoint:
-        yield Sdk(bailian_client(endpoint), imm_client(endpoint), post_json, docs, media)
+        yield Sdk(bailian_client(endpoint), imm_client(endpoint), post_json, docs, media, upload)
 
 
 def _nodes(response: Any) -> list[tuple[str, str]]:
@@ -197,6 +208,202 @@ def test_the_knowledge_base_flow_through_the_bailian_sdk(sdk: Sdk) -> None:
     calls += 1
     assert (missing.value.status_code, missing.value.code) == (404, "Index.NotFound")
     assert calls == 13
+
+
+def _upload_file(sdk: Sdk, name: str, data: bytes, category_id: str = "default", tags: list[str] | None = None,
+                 workspace: str = WS) -> str:
+    """The documented upload: lease → PUT → AddFile; returns the FileId (three steps, two SDK calls)."""
+    lease = sdk.bailian.apply_file_upload_lease(category_id, workspace, bm.ApplyFileUploadLeaseRequest(
+        category_type="UNSTRUCTURED", file_name=name, md_5=hashlib.md5(data).hexdigest(), size_in_bytes=str(len(data))))
+    target = lease.body.data.param
+    assert (lease.body.data.type, target.method) == ("HTTP", "PUT")
+    status, uploaded = sdk.upload(target.url, target.headers, data)
+    assert status == 200, uploaded
+    added = sdk.bailian.add_file(workspace, bm.AddFileRequest(
+        lease_id=lease.body.data.file_upload_lease_id, parser="DASHSCOPE_DOCMIND", category_id=category_id,
+        category_type="UNSTRUCTURED", tags=tags))
+    assert added.body.success is True and added.body.data.parser == "DASHSCOPE_DOCMIND"
+    return str(added.body.data.file_id)
+
+
+def _wait_for_job(sdk: Sdk, index_id: str, job_id: str) -> Any:
+    job = sdk.bailian.get_index_job_status(WS, bm.GetIndexJobStatusRequest(index_id=index_id, job_id=job_id))
+    assert job.body.data.status == "COMPLETED", job.body.to_map()
+    return job.body.data
+
+
+def test_the_data_center_flow_through_the_bailian_sdk(sdk: Sdk) -> None:
+    """The documented quickstart: categories and files in the data center, an index made of them, Retrieve."""
+    calls = 0
+    category = sdk.bailian.add_category(WS, bm.AddCategoryRequest(category_name="Policies",
+                                                                  category_type="UNSTRUCTURED"))
+    calls += 1
+    policies = category.body.data.category_id
+    assert category.body.data.category_name == "Policies" and policies.startswith("cate_")
+    listed = sdk.bailian.list_category(WS, bm.ListCategoryRequest(category_type="UNSTRUCTURED"))
+    calls += 1
+    assert [(c.category_id, c.is_default) for c in listed.body.data.category_list] == [("default", True),
+                                                                                       (policies, False)]
+
+    file_ids: dict[str, str] = {}
+    for name, text in KB_FILES.items():
+        in_policies = KB_METADATA[name]["category"] == "policy"
+        file_ids[name] = _upload_file(sdk, name, text.encode(), policies if in_policies else "default",
+                                      tags=[KB_METADATA[name]["category"]])
+        calls += 2
+        described = sdk.bailian.describe_file(WS, file_ids[name], bm.DescribeFileRequest())
+        calls += 1
+        data = described.body.data
+        assert (data.status, data.file_name, data.file_type, data.size_in_bytes) == (
+            "PARSE_SUCCESS", name, "md", len(text.encode()))
+        assert data.tags == [KB_METADATA[name]["category"]]
+    broken = _upload_file(sdk, "broken.pdf", b"%PDF-1.7 this is not a PDF")
+    calls += 2
+    failed = sdk.bailian.describe_file(WS, broken, bm.DescribeFileRequest())
+    calls += 1
+    assert failed.body.data.status == "PARSE_FAILED" and failed.body.data.parse_error_message
+
+    in_category = sdk.bailian.list_file(WS, bm.ListFileRequest(category_id=policies, max_results=1))
+    calls += 1
+    page = in_category.body.data
+    assert (page.total_count, page.has_next, len(page.file_list)) == (2, True, 1)
+    rest = sdk.bailian.list_file(WS, bm.ListFileRequest(category_id=policies, max_results=1,
+                                                        next_token=page.next_token))
+    calls += 1
+    assert {page.file_list[0].file_name, rest.body.data.file_list[0].file_name} == {"warranty.md", "returns.md"}
+    assert rest.body.data.has_next is False
+
+    created = sdk.bailian.create_index(WS, bm.CreateIndexRequest(
+        name="handbook", structure_type="unstructured", source_type="DATA_CENTER_CATEGORY", category_ids=[policies],
+        sink_type="BUILT_IN", chunk_size=600, overlap_size=50, embedding_model_name="text-embedding-v2",
+        rerank_model_name="qwen3-rerank"))
+    calls += 1
+    index_id = created.body.data.id
+    submitted = sdk.bailian.submit_index_job(WS, bm.SubmitIndexJobRequest(index_id=index_id))
+    calls += 1
+    assert submitted.body.data.index_id == index_id
+    job = _wait_for_job(sdk, index_id, submitted.body.data.id)
+    calls += 1
+    assert sorted((d.doc_id, d.doc_name) for d in job.documents) == sorted(
+        (file_ids[name], name) for name in ("warranty.md", "returns.md"))
+
+    top = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="tent warranty", rerank_top_n=1))
+    calls += 1
+    node = top.body.data.nodes[0]
+    assert (node.metadata["doc_id"], node.metadata["doc_name"]) == (file_ids["warranty.md"], "warranty.md")
+
+    added = sdk.bailian.submit_index_add_documents_job(WS, bm.SubmitIndexAddDocumentsJobRequest(
+        index_id=index_id, source_type="DATA_CENTER_FILE", document_ids=[file_ids["stores.md"], file_ids["tent.md"]]))
+    calls += 1
+    _wait_for_job(sdk, index_id, added.body.data.id)
+    calls += 1
+    chinese = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="杭州门店几点关门？"))
+    calls += 1
+    assert chinese.body.data.nodes[0].metadata["doc_name"] == "stores.md"
+    by_tag = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="tent", rerank_top_n=10,
+                                                         search_filters=[{"tags": '["product"]'}]))
+    calls += 1
+    assert {n.metadata["doc_name"] for n in by_tag.body.data.nodes} == {"tent.md"}
+
+    documents = sdk.bailian.list_index_documents(WS, bm.ListIndexDocumentsRequest(index_id=index_id, page_size=10))
+    calls += 1
+    assert sorted((d.id, d.source_id, d.name, d.status) for d in documents.body.data.documents) == sorted(
+        (file_id, file_id, name, "FINISH") for name, file_id in file_ids.items())
+    exact = sdk.bailian.list_index_documents(WS, bm.ListIndexDocumentsRequest(
+        index_id=index_id, document_name="tent", enable_name_like="false"))
+    calls += 1
+    assert exact.body.data.total_count == 0
+    like = sdk.bailian.list_index_documents(WS, bm.ListIndexDocumentsRequest(
+        index_id=index_id, document_name="tent", enable_name_like="true"))
+    calls += 1
+    assert [d.name for d in like.body.data.documents] == ["tent.md"]
+
+    indices = sdk.bailian.list_indices(WS, bm.ListIndicesRequest(page_number="1", page_size="10"))
+    calls += 1
+    assert (indices.body.data.indices[0].source_type, indices.body.data.indices[0].sink_type) == (
+        "DATA_CENTER_CATEGORY", "BUILT_IN")
+
+    deleted = sdk.bailian.delete_index_document(WS, bm.DeleteIndexDocumentRequest(
+        index_id=index_id, document_ids=[file_ids["returns.md"]]))
+    calls += 1
+    assert deleted.body.data.deleted_document == [file_ids["returns.md"]]
+
+    # Deleting a file removes it from the data center; the index keeps its copy until DeleteIndexDocument.
+    gone = sdk.bailian.delete_file(file_ids["tent.md"], WS, bm.DeleteFileRequest())
+    calls += 1
+    assert gone.body.data.file_id == file_ids["tent.md"]
+    with pytest.raises(ClientException) as missing:
+        sdk.bailian.describe_file(WS, file_ids["tent.md"], bm.DescribeFileRequest())
+    calls += 1
+    assert (missing.value.status_code, missing.value.code) == (404, "Index.NotFound")
+    still = sdk.bailian.retrieve(WS, bm.RetrieveRequest(index_id=index_id, query="two-person backpacking tent"))
+    calls += 1
+    assert still.body.data.nodes[0].metadata["doc_name"] == "tent.md"
+
+    with pytest.raises(ClientException) as not_empty:
+        sdk.bailian.delete_category(policies, WS, bm.DeleteCategoryRequest())
+    calls += 1
+    assert (not_empty.value.status_code, not_empty.value.code) == (400, "Index.InvalidParameter")
+    empty = sdk.bailian.add_category(WS, bm.AddCategoryRequest(category_name="Drafts", category_type="UNSTRUCTURED",
+                                                               parent_category_id=policies))
+    calls += 1
+    dropped = sdk.bailian.delete_category(empty.body.data.category_id, WS, bm.DeleteCategoryRequest())
+    calls += 1
+    assert dropped.body.data.category_id == empty.body.data.category_id
+    assert sdk.bailian.delete_index(WS, bm.DeleteIndexRequest(index_id=index_id)).body.success is True
+    calls += 1
+    assert calls == 39
+
+
+def test_data_center_errors_through_the_bailian_sdk(sdk: Sdk) -> None:
+    data = b"# Notes\n\nA short note."
+    md5 = hashlib.md5(data).hexdigest()
+
+    def lease(**changes: Any) -> Any:
+        request = {"category_type": "UNSTRUCTURED", "file_name": "notes.md", "md_5": md5,
+                   "size_in_bytes": str(len(data))} | changes
+        return sdk.bailian.apply_file_upload_lease("default", WS, bm.ApplyFileUploadLeaseRequest(**request)).body.data
+
+    def refused(call: Callable[[], Any]) -> ClientException:
+        with pytest.raises(ClientException) as error:
+            call()
+        return error.value
+
+    granted = lease()
+    add = bm.AddFileRequest(lease_id=granted.file_upload_lease_id, category_id="default", category_type="UNSTRUCTURED")
+    nothing_yet = refused(lambda: sdk.bailian.add_file(WS, add))
+    assert (nothing_yet.status_code, nothing_yet.code) == (400, "Index.InvalidParameter")
+    assert "nothing has been uploaded" in nothing_yet.message
+    status, wrong = sdk.upload(granted.param.url, granted.param.headers, data + b"!")
+    assert (status, wrong["Code"]) == (400, "Index.InvalidParameter") and "SizeInBytes" in wrong["Message"]
+    status, tampered = sdk.upload(granted.param.url, granted.param.headers, data[:-1] + b"?")
+    assert (status, tampered["Code"]) == (400, "Index.InvalidParameter") and "Md5" in tampered["Message"]
+    assert sdk.upload(granted.param.url, granted.param.headers, data)[0] == 200
+    file_id = sdk.bailian.add_file(WS, add).body.data.file_id
+    twice = refused(lambda: sdk.bailian.add_file(WS, add))  # a lease makes one file
+    assert (twice.status_code, twice.code) == (404, "Index.NotFound")
+
+    other = refused(lambda: sdk.bailian.describe_file("ws_other", file_id, bm.DescribeFileRequest()))
+    assert (other.status_code, other.code) == (404, "Index.NotFound")  # another workspace's file does not exist
+    too_big = refused(lambda: lease(size_in_bytes=str(200 * 1024 * 1024)))
+    assert too_big.status_code == 400 and "SizeInBytes" in too_big.message
+    bad_name = refused(lambda: lease(file_name="../../etc/passwd"))
+    assert bad_name.status_code == 400 and "FileName" in bad_name.message
+    no_category = refused(lambda: sdk.bailian.apply_file_upload_lease("cate_nothere", WS, bm.ApplyFileUploadLeaseRequest(
+        file_name="a.md", md_5=md5, size_in_bytes="3")))
+    assert (no_category.status_code, no_category.code) == (404, "Index.NotFound")
+
+    no_ids = refused(lambda: sdk.bailian.create_index(WS, bm.CreateIndexRequest(
+        name="x", structure_type="unstructured", source_type="DATA_CENTER_FILE", sink_type="BUILT_IN")))
+    assert no_ids.status_code == 400 and "DocumentIds" in no_ids.message
+    unknown_file = refused(lambda: sdk.bailian.create_index(WS, bm.CreateIndexRequest(
+        name="x", structure_type="unstructured", source_type="DATA_CENTER_FILE", document_ids=["file_nothere"],
+        sink_type="BUILT_IN")))
+    assert unknown_file.status_code == 400 and "DocumentIds[0]" in unknown_file.message
+    unsupported = refused(lambda: sdk.bailian.create_index(WS, bm.CreateIndexRequest(
+        name="x", structure_type="unstructured", source_type="DATA_CENTER_FILE", document_ids=[file_id],
+        sink_type="BUILT_IN", separator="。")))
+    assert unsupported.status_code == 400 and "Separator" in unsupported.message
 
 
 def test_bailian_sdk_errors_carry_the_documented_code_and_message(sdk: Sdk) -> None:

@@ -78,6 +78,9 @@ class Tenants:
     a_docs: list[str] = field(default_factory=list)
     a_request_ids: list[str] = field(default_factory=list)
     a_object_ids: list[str] = field(default_factory=list)
+    a_category: str = ""  # the data center: a category of A's, a file in it, an upload lease not yet used
+    a_file: str = ""
+    a_lease: str = ""
     b_index: str = ""
     b_empty_index: str = ""
     b_job: str = ""
@@ -86,7 +89,7 @@ class Tenants:
     def a_markers(self) -> list[str]:
         """Every string that betrays tenant A's data (its words, ids, names and A-only URIs)."""
         return [*A_WORDS, self.a_index, self.a_only_index, self.a_job, *self.a_docs, *self.a_request_ids,
-                A_ONLY, A_ONLY_URI, A_PREFIX, P_A]
+                A_ONLY, A_ONLY_URI, A_PREFIX, P_A, self.a_category, self.a_file, self.a_lease]
 
 
 def ok(reply: Reply) -> dict[str, Any]:
@@ -148,6 +151,12 @@ def tenants(api: Api, tmp_path: Path) -> Tenants:
     assert b_files[0]["ObjectId"] == t.a_object_ids[0]  # same URI, same ObjectId: only the dataset tells them apart
     ok(imm(api, "CreateBinding", {"ProjectName": P_A, "DatasetName": SHARED, "URI": A_PREFIX}))
     ok(imm(api, "CreateBinding", {"ProjectName": P_B, "DatasetName": SHARED, "URI": B_PREFIX}))
+
+    # the data center: A's category holds A's file; A also holds a lease it has not used yet
+    t.a_category = ok(api.post(f"/{WS_A}/datacenter/category", {"CategoryName": A_ONLY}))["Data"]["CategoryId"]
+    t.a_file = api.upload_file("plan.txt", A_TEXT["plan.txt"].encode(), ws=WS_A, category_id=t.a_category)
+    t.a_lease = ok(api.post(f"/{WS_A}/datacenter/category/default", {
+        "FileName": "notes.txt", "Md5": "0" * 32, "SizeInBytes": 10}))["Data"]["FileUploadLeaseId"]
     return t
 
 
@@ -169,6 +178,11 @@ def a_state(t: Tenants) -> dict[str, Any]:
                                                        "Messages": turns(A_QUESTION)}))["Results"],
         "semantic": ok(imm(api, "SemanticQuery", {"ProjectName": P_A, "DatasetName": SHARED, "Query": "zanzibar",
                                                   "MediaTypes": ALL_MEDIA_TYPES}))["Files"],
+    }
+    state["data_center"] = {
+        "files": api.get(f"/{WS_A}/datacenter/files", {"MaxResults": 200}).data,
+        "categories": api.post(f"/{WS_A}/datacenter/categories", {}).data,
+        "file": api.get(f"/{WS_A}/datacenter/file/{t.a_file}").data,
     }
     for dataset, uris in A_DATASETS:
         for uri in uris:
@@ -204,7 +218,10 @@ def _send(api: Api, probe: Probe) -> list[tuple[str, int, Any]]:
     operation = BY_NAME[probe.operation]
     kb = operation.family is Family.BAILIAN
     path = operation.path.replace("{WorkspaceId}", probe.workspace)
-    reply = api.get(path, probe.params) if operation.method == "GET" else api.post(path, probe.params)
+    params = dict(probe.params)
+    for name in re.findall(r"\{(\w+)\}", path):  # CategoryId, FileId: in the path, as the SDKs send them
+        path = path.replace(f"{{{name}}}", params.pop(name))
+    reply = api.call(operation.method, path, params)
     answers = [("http", reply.status, reply.body)]
     if probe.lambda_too:
         event = {**probe.params, "WorkspaceId": probe.workspace} if kb else probe.params
@@ -543,12 +560,76 @@ def _batch_delete_file_meta(t: Tenants) -> list[Probe]:
     ]
 
 
+def _submit_index_job(t: Tenants) -> list[Probe]:
+    return [Probe("SubmitIndexJob", {"IndexId": t.a_index}, 404),
+            Probe("SubmitIndexJob", {"IndexId": t.a_only_index}, 404)]
+
+
+def _files_job(t: Tenants) -> list[Probe]:
+    # A's FileId and CategoryId under B's index: refused like ids that never existed (400 naming what B sent).
+    return [
+        Probe("SubmitIndexAddDocumentsJob", {"IndexId": t.b_empty_index, "SourceType": "DATA_CENTER_FILE",
+                                             "DocumentIds": [t.a_file]}, 400),
+        Probe("SubmitIndexAddDocumentsJob", {"IndexId": t.b_empty_index, "SourceType": "DATA_CENTER_CATEGORY",
+                                             "CategoryIds": [t.a_category]}, 400),
+        Probe("CreateIndex", {"Name": "from_a", "SourceType": "DATA_CENTER_FILE", "DocumentIds": [t.a_file]}, 400),
+    ]
+
+
+def _apply_lease(t: Tenants) -> list[Probe]:
+    lease = {"FileName": "mine.txt", "Md5": "1" * 32, "SizeInBytes": 5}
+    return [Probe("ApplyFileUploadLease", {"CategoryId": t.a_category, **lease}, 404)]
+
+
+def _add_file(t: Tenants) -> list[Probe]:
+    return [Probe("AddFile", {"LeaseId": t.a_lease, "CategoryId": "default"}, 404)]
+
+
+def _describe_file(t: Tenants) -> list[Probe]:
+    return [Probe("DescribeFile", {"FileId": t.a_file}, 404)]
+
+
+def _delete_file(t: Tenants) -> list[Probe]:
+    return [Probe("DeleteFile", {"FileId": t.a_file}, 404)]
+
+
+def _list_file(t: Tenants) -> list[Probe]:
+    return [Probe("ListFile", {}, 200, check=empty("FileList")),
+            Probe("ListFile", {"FileIds": [t.a_file]}, 200, check=empty("FileList")),
+            Probe("ListFile", {"CategoryId": t.a_category}, 404)]
+
+
+def _add_category(t: Tenants) -> list[Probe]:
+    return [Probe("AddCategory", {"CategoryName": "sub", "ParentCategoryId": t.a_category}, 404)]
+
+
+def _list_category(t: Tenants) -> list[Probe]:
+    def only_default(data: Any) -> None:
+        assert [item["CategoryId"] for item in data["CategoryList"]] == ["default"], data
+
+    return [Probe("ListCategory", {}, 200, check=only_default),
+            Probe("ListCategory", {"ParentCategoryId": t.a_category}, 404)]
+
+
+def _delete_category(t: Tenants) -> list[Probe]:
+    return [Probe("DeleteCategory", {"CategoryId": t.a_category}, 404)]
+
+
 CASES: dict[str, KbCase] = {
     "Retrieve": _retrieve,
     "CreateIndex": _create_index,
     "ListIndices": _list_indices,
     "DeleteIndex": _delete_index,
-    "SubmitIndexAddDocumentsJob": _submit_job,
+    "SubmitIndexAddDocumentsJob": lambda t: _submit_job(t) + _files_job(t),
+    "SubmitIndexJob": _submit_index_job,
+    "ApplyFileUploadLease": _apply_lease,
+    "AddFile": _add_file,
+    "DescribeFile": _describe_file,
+    "DeleteFile": _delete_file,
+    "ListFile": _list_file,
+    "AddCategory": _add_category,
+    "ListCategory": _list_category,
+    "DeleteCategory": _delete_category,
     "GetIndexJobStatus": _job_status,
     "ListIndexDocuments": _list_documents,
     "DeleteIndexDocument": _delete_documents,

@@ -152,7 +152,8 @@ def test_collection_data_access_names_every_function_role_once_with_its_level(pa
             assert resources[role]["Type"] == "AWS::IAM::Role"
             assert role not in levels
             levels[role] = set(index_rule["Permission"])
-    searching = {name for name, item in build_infra.FUNCTIONS.items() if item.search} | {build_infra.API_HANDLER}
+    searching = {name for name, (access, _, _) in build_infra.FUNCTIONS.items() if access.search}
+    searching |= {build_infra.API_HANDLER}
     assert set(levels) == {build_infra.role_logical_id(name) for name in searching}
     for name in READ_ONLY:
         if name in searching:
@@ -177,7 +178,11 @@ def test_policies_are_least_privilege() -> None:
         assert "s3:ListBucket" not in actions[name], name
     assert [name for name in FUNCTIONS if "dynamodb:PutItem" in actions[name] and name in READ_ONLY] == ["Retrieve"]
     assert {name for name in FUNCTIONS if "states:StartExecution" in actions[name]} == {
-        "SubmitIndexAddDocumentsJob", "CreateBinding", "api_handler"}
+        "SubmitIndexJob", "SubmitIndexAddDocumentsJob", "CreateBinding", "api_handler"}
+    # Data-center files: only ApplyFileUploadLease presigns uploads; reading and deleting them is for the few that do.
+    assert {name for name in FUNCTIONS if "s3:PutObject" in actions[name]} == {"ApplyFileUploadLease", "api_handler"}
+    assert {name for name in FUNCTIONS if "s3:DeleteObject" in actions[name]} == {"DeleteFile", "api_handler"}
+    assert actions["DescribeFile"] == actions["GetIndexJobStatus"]  # the catalog alone
     assert {name for name in FUNCTIONS if "sqs:SendMessage" in actions[name]} == {"OnObjectEvent"}
     assert {name for name in FUNCTIONS if "bedrock:Rerank" in actions[name]} == {
         "Retrieve", "ContextualRetrieval", "SemanticQuery", "ContextualAnswer", "api_handler"}

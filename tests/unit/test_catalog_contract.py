@@ -33,6 +33,8 @@ from chalicelib.api.errors import (
 from chalicelib.store.base import (
     Binding,
     Catalog,
+    Category,
+    DataCenterFile,
     Dataset,
     HistoryRecord,
     Job,
@@ -40,6 +42,7 @@ from chalicelib.store.base import (
     JobStatus,
     KnowledgeBase,
     Project,
+    UploadLease,
 )
 from chalicelib.store.dynamodb import TABLE_DEFINITION, DynamoDbCatalog, create_table
 from chalicelib.store.sqlite import SqliteCatalog
@@ -1160,3 +1163,77 @@ def test_a_missing_table_is_an_internal_error_naming_the_table_and_the_setting(d
             call()
         assert "no-such-table" in caught.value.message and "SIFT_CATALOG_TABLE" in caught.value.message
         assert isinstance(caught.value.__cause__, ClientError)
+
+
+# --- data center: categories, upload leases, files ------------------------------------------------------------------
+
+
+def category(category_id: str, *, workspace: str = "ws1", parent: str = "", created_at: str = "2025-01-01T00:00:01Z"
+             ) -> Category:
+    return Category(workspace, category_id, f"类目 {category_id}", "UNSTRUCTURED", parent, created_at)
+
+
+def lease(lease_id: str, *, workspace: str = "ws1") -> UploadLease:
+    return UploadLease(workspace, lease_id, "default", "UNSTRUCTURED", "手册.pdf", "0" * 32, 1234,
+                       f"{workspace}/{lease_id}/手册.pdf", 1_900_000_000.5, "2025-01-01T00:00:00Z")
+
+
+def data_center_file(file_id: str, *, workspace: str = "ws1", category_id: str = "default",
+                     created_at: str = "2025-01-01T00:00:01Z") -> DataCenterFile:
+    return DataCenterFile(
+        workspace_id=workspace, file_id=file_id, category_id=category_id, category_type="UNSTRUCTURED",
+        file_name=f"{file_id}.md", size=42, md5="f" * 32, storage_key=f"{workspace}/lease/{file_id}.md",
+        parser="DASHSCOPE_DOCMIND", status="PARSING", created_at=created_at, updated_at=created_at,
+        tags=("政策", "2025"),
+    )
+
+
+def test_categories_round_trip_are_scoped_listed_in_creation_order_and_deleted_once(catalog: Any) -> None:
+    catalog.create_category(category("cate_b", created_at="2025-01-01T00:00:02Z"))
+    catalog.create_category(category("cate_a", parent="cate_b", created_at="2025-01-01T00:00:03Z"))
+    catalog.create_category(category("cate_c", workspace="ws2"))
+    assert catalog.get_category("ws1", "cate_a") == category("cate_a", parent="cate_b",
+                                                             created_at="2025-01-01T00:00:03Z")
+    assert catalog.get_category("ws2", "cate_a") is None
+    assert [c.category_id for c in catalog.list_categories("ws1")] == ["cate_b", "cate_a"]
+    with pytest.raises(AlreadyExistsError):
+        catalog.create_category(category("cate_b"))
+    assert catalog.delete_category("ws1", "cate_b") is True
+    assert catalog.delete_category("ws1", "cate_b") is False
+    assert [c.category_id for c in catalog.list_categories("ws1")] == ["cate_a"]
+
+
+def test_a_lease_round_trips_and_is_taken_exactly_once(open_catalog: Callable[[], Any]) -> None:
+    first, second = open_catalog(), open_catalog()
+    first.put_lease(lease("lease_1"))
+    assert second.get_lease("ws1", "lease_1") == lease("lease_1")
+    assert second.get_lease("ws2", "lease_1") is None
+    uploaded = dataclasses.replace(lease("lease_1"), uploaded=True)
+    first.put_lease(uploaded)
+    assert second.get_lease("ws1", "lease_1") == uploaded
+    assert [first.take_lease("ws1", "lease_1"), second.take_lease("ws1", "lease_1")] == [True, False]
+    assert first.get_lease("ws1", "lease_1") is None
+
+
+def test_files_round_trip_update_in_place_and_list_by_category(catalog: Any) -> None:
+    catalog.put_file(data_center_file("file_1", created_at="2025-01-01T00:00:01Z"))
+    catalog.put_file(data_center_file("file_2", category_id="cate_x", created_at="2025-01-01T00:00:02Z"))
+    catalog.put_file(data_center_file("file_3", created_at="2025-01-01T00:00:03Z"))
+    catalog.put_file(data_center_file("file_9", workspace="ws2"))
+    parsed = dataclasses.replace(data_center_file("file_1"), status="PARSE_FAILED", parse_error="不是 PDF")
+    catalog.put_file(parsed)
+    assert catalog.get_file("ws1", "file_1") == parsed
+    assert catalog.get_file("ws2", "file_1") is None
+    assert [f.file_id for f in catalog.list_files("ws1", category_id=None)] == ["file_1", "file_2", "file_3"]
+    assert [f.file_id for f in catalog.list_files("ws1", category_id="default")] == ["file_1", "file_3"]
+    assert catalog.list_files("ws1", category_id="cate_nothing") == []
+    assert catalog.delete_file("ws1", "file_2") is True
+    assert catalog.delete_file("ws1", "file_2") is False
+    assert [f.file_id for f in catalog.list_files("ws1", category_id=None)] == ["file_1", "file_3"]
+
+
+def test_a_knowledge_base_keeps_its_data_center_sources(catalog: Catalog) -> None:
+    sourced = dataclasses.replace(kb("kb1"), source_type="DATA_CENTER_FILE", document_ids=("file_1", "file_2"))
+    catalog.create_knowledge_base(sourced)
+    assert catalog.get_knowledge_base("ws1", "kb1") == sourced
+    assert catalog.get_knowledge_base("ws1", "kb1").document_ids == ("file_1", "file_2")

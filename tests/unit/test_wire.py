@@ -8,6 +8,7 @@ and shrink JSON here are byte for byte what ``alibabacloud-bailian20231229`` and
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,12 +55,23 @@ def capture() -> Iterator[list[Sent]]:
     DaraCore.do_action = original  # type: ignore[method-assign]
 
 
+def _path_parameters(operation: str, path: str) -> dict[str, str]:
+    """The path's parameters (WorkspaceId aside) as the route matches them; the SDKs add a trailing slash to some
+    paths, which API Gateway and ``chalice local`` drop."""
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(BY_NAME[operation].path))
+    match = re.fullmatch(pattern, path.rstrip("/") if path != "/" else path)
+    assert match is not None, (operation, path)
+    return {name: urllib.parse.unquote(value) for name, value in match.groupdict().items() if name != "WorkspaceId"}
+
+
 def _decoded(operation: str, sent: Sent) -> Any:
     op = BY_NAME[operation]
     http = HttpRequest(sent.query, sent.body or None, sent.headers.get("content-type", ""))
     drop = RPC_PROTOCOL_PARAMETERS if op.family.value == "imm" else ()
-    return parse_request(op.request_model, gather_parameters(op.request_model, http,
-                                                             comma_lists=op.wire.comma_lists, drop=drop))
+    payload = gather_parameters(op.request_model, http, comma_lists=op.wire.comma_lists, drop=drop)
+    if op.family.value != "imm":
+        payload |= _path_parameters(operation, sent.path)
+    return parse_request(op.request_model, payload)
 
 
 BAILIAN = bailian_client("sift.test")
@@ -106,6 +118,46 @@ GOLDEN: list[tuple[str, Callable[[], Any], dict[str, Any]]] = [
         rerank_model_name="gte-rerank", rerank_min_score=0.2)),
      {"Name": "handbook", "StructureType": "unstructured", "ChunkSize": 500, "OverlapSize": 100, "Description": "d",
       "RerankModelName": "gte-rerank", "RerankMinScore": 0.2}),
+    ("CreateIndex", lambda: BAILIAN.create_index("ws_demo", bm.CreateIndexRequest(
+        name="handbook", structure_type="unstructured", source_type="DATA_CENTER_CATEGORY", category_ids=["cate_1"],
+        sink_type="BUILT_IN", embedding_model_name="text-embedding-v2")),
+     {"Name": "handbook", "StructureType": "unstructured", "SourceType": "DATA_CENTER_CATEGORY",
+      "CategoryIds": ["cate_1"], "SinkType": "BUILT_IN", "EmbeddingModelName": "text-embedding-v2"}),
+    ("SubmitIndexJob", lambda: BAILIAN.submit_index_job("ws_demo", bm.SubmitIndexJobRequest(index_id="kb_demo")),
+     {"IndexId": "kb_demo"}),
+    ("SubmitIndexAddDocumentsJob", lambda: BAILIAN.submit_index_add_documents_job(
+        "ws_demo", bm.SubmitIndexAddDocumentsJobRequest(
+            index_id="kb_demo", source_type="DATA_CENTER_FILE", document_ids=["file_1", "file_2"],
+            extra=bm.SubmitIndexAddDocumentsJobRequestExtra(unique_id="u-2"))),
+     {"IndexId": "kb_demo", "SourceType": "DATA_CENTER_FILE", "DocumentIds": ["file_1", "file_2"],
+      "Extra": {"uniqueId": "u-2"}}),
+    ("ListIndexDocuments", lambda: BAILIAN.list_index_documents("ws_demo", bm.ListIndexDocumentsRequest(
+        index_id="kb_demo", document_name="warranty.md", enable_name_like="false")),
+     {"IndexId": "kb_demo", "DocumentName": "warranty.md", "EnableNameLike": False}),
+    ("ApplyFileUploadLease", lambda: BAILIAN.apply_file_upload_lease("cate_1", "ws_demo", bm.ApplyFileUploadLeaseRequest(
+        category_type="UNSTRUCTURED", file_name="保修 policy.pdf", md_5="0" * 32, size_in_bytes="2048",
+        use_internal_endpoint=False)),
+     {"CategoryId": "cate_1", "CategoryType": "UNSTRUCTURED", "FileName": "保修 policy.pdf", "Md5": "0" * 32,
+      "SizeInBytes": 2048, "UseInternalEndpoint": False}),
+    ("AddFile", lambda: BAILIAN.add_file("ws_demo", bm.AddFileRequest(
+        lease_id="lease_" + "a" * 32, parser="DASHSCOPE_DOCMIND", category_id="default", category_type="UNSTRUCTURED",
+        tags=["policy", "2025"])),
+     {"LeaseId": "lease_" + "a" * 32, "Parser": "DASHSCOPE_DOCMIND", "CategoryId": "default",
+      "CategoryType": "UNSTRUCTURED", "Tags": ["policy", "2025"]}),
+    ("DescribeFile", lambda: BAILIAN.describe_file("ws_demo", "file_1", bm.DescribeFileRequest()),
+     {"FileId": "file_1"}),
+    ("DeleteFile", lambda: BAILIAN.delete_file("file_1", "ws_demo", bm.DeleteFileRequest()), {"FileId": "file_1"}),
+    ("ListFile", lambda: BAILIAN.list_file("ws_demo", bm.ListFileRequest(
+        category_id="default", file_ids=["file_1"], file_name="保修", max_results=50, next_token="20")),
+     {"CategoryId": "default", "FileIds": ["file_1"], "FileName": "保修", "MaxResults": 50, "NextToken": "20"}),
+    ("AddCategory", lambda: BAILIAN.add_category("ws_demo", bm.AddCategoryRequest(
+        category_name="政策", category_type="UNSTRUCTURED", parent_category_id="cate_1")),
+     {"CategoryName": "政策", "CategoryType": "UNSTRUCTURED", "ParentCategoryId": "cate_1"}),
+    ("ListCategory", lambda: BAILIAN.list_category("ws_demo", bm.ListCategoryRequest(
+        category_type="UNSTRUCTURED", category_name="政", max_results=10, parent_category_id="cate_1")),
+     {"CategoryType": "UNSTRUCTURED", "CategoryName": "政", "MaxResults": 10, "ParentCategoryId": "cate_1"}),
+    ("DeleteCategory", lambda: BAILIAN.delete_category("cate_1", "ws_demo", bm.DeleteCategoryRequest()),
+     {"CategoryId": "cate_1"}),
     ("ContextualRetrieval", lambda: IMM.contextual_retrieval(im.ContextualRetrievalRequest(
         project_name="travel", dataset_name="photos", recall_only=True, smart_cluster_ids=["sc-1"],
         messages=[im.ContextualMessage(role="user", content="杭州", files=[])])),
@@ -167,14 +219,15 @@ def test_the_sdk_encoding_decodes_to_the_json_form(
         assert (sent.method, sent.path, sent.headers["x-acs-action"]) == ("POST", "/", operation)
         assert sent.headers["x-acs-version"] == "2020-09-30"
     else:
-        assert sent.path == BY_NAME[operation].path.replace("{WorkspaceId}", "ws_demo")
+        assert (sent.method, sent.path.split("/")[1]) == (BY_NAME[operation].method, "ws_demo")
+        _path_parameters(operation, sent.path)  # the route matches the path the SDK sent
         assert sent.headers["x-acs-version"] == "2023-12-29"
     expected = parse_request(BY_NAME[operation].request_model, json_form)
     assert _decoded(operation, sent) == expected
 
 
 def test_every_implemented_operation_with_an_sdk_namesake_has_a_golden_case() -> None:
-    official = {name for name in BY_NAME if name not in {"ListRetrieverHistory", "SubmitIndexAddDocumentsJob"}}
+    official = {name for name in BY_NAME if name != "ListRetrieverHistory"}
     assert official <= {row[0] for row in GOLDEN}
 
 

@@ -1,0 +1,79 @@
+"""Data-center files in an S3 bucket (the AWS stages), uploaded by the caller to a presigned PUT URL.
+
+The presigned URL signs ``Content-Type`` and ``Content-MD5``: S3 itself refuses a body whose MD5 is not the one the
+lease declared, and AddFile checks the stored object's size against the lease before making a file of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.api.errors import InternalError, ServiceError, ServiceUnavailableError
+from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobInfo, BlobNotFoundError, UploadTarget, content_md5
+
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class S3BlobStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self._bucket = bucket
+
+    def upload_target(
+        self, *, key: str, workspace_id: str, lease_id: str, md5: str, size: int, expires_in: int, endpoint: str
+    ) -> UploadTarget:
+        headers = {"Content-Type": UPLOAD_CONTENT_TYPE, "Content-MD5": content_md5(md5)}
+        try:
+            url = self._s3.generate_presigned_url(
+                "put_object", ExpiresIn=expires_in,
+                Params={"Bucket": self._bucket, "Key": key, "ContentType": headers["Content-Type"],
+                        "ContentMD5": headers["Content-MD5"]},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _error("presign the upload", exc) from exc
+        return UploadTarget("PUT", url, headers)
+
+    def receive(self, key: str, data: bytes) -> None:
+        raise InternalError("on this stage files are uploaded to the lease's S3 URL, not through Sift")
+
+    def stat(self, key: str) -> BlobInfo | None:
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise _error("read the upload", exc) from exc
+        except BotoCoreError as exc:
+            raise _error("read the upload", exc) from exc
+        etag = str(head.get("ETag", "")).strip('"')
+        # A single-part upload's ETag is its MD5 (SSE-S3 keeps it so); a multipart one's is not, and says "-".
+        return BlobInfo(size=int(head["ContentLength"]), md5=etag.lower() if len(etag) == 32 else None)
+
+    def get(self, key: str) -> bytes:
+        try:
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise BlobNotFoundError(key) from None
+            raise _error("read the file", exc) from exc
+        except BotoCoreError as exc:
+            raise _error("read the file", exc) from exc
+        return body
+
+    def delete(self, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self._bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error("delete the file", exc) from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error(action: str, exc: Exception) -> ServiceError:
+    if isinstance(exc, ClientError):
+        return InternalError(f"S3 could not {action} ({_code(exc) or 'error'})")
+    return ServiceUnavailableError(f"S3 did not answer ({type(exc).__name__}); retry later")
