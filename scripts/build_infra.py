@@ -45,9 +45,10 @@ from chalice.package import to_cfn_resource_name
 
 from chalicelib.api.calls import Access as OperationAccess
 from chalicelib.api.calls import LambdaSize
+from chalicelib.core.data_center import FILES_PREFIX, UPLOADS_PREFIX
 from chalicelib.models.bedrock import base_model_id
 from chalicelib.settings import Settings, bedrock_model_id
-from chalicelib.store.dynamodb import TABLE_DEFINITION
+from chalicelib.store.dynamodb import TABLE_DEFINITION, TIME_TO_LIVE
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 CONFIG_PATH: Final = ROOT / ".chalice" / "config.json"
@@ -76,8 +77,9 @@ class Grant(enum.Enum):
     START_JOBS = "StartJobs"
     JOB_RESULTS = "JobResults"  # what the state machines' Distributed Maps export (ResultWriter), read by the tasks
     DEAD_LETTERS = "DeadLetters"
-    FILES_UPLOAD = "FilesUpload"  # presign PUTs to the data-center bucket (a presigned URL acts with the signer's rights)
-    FILES_READ = "FilesRead"  # read data-center files (AddFile's check and parse, indexing)
+    FILES_UPLOAD = "FilesUpload"  # presign PUTs under uploads/ (a presigned URL acts with the signer's rights)
+    FILES_ADD = "FilesAdd"  # read an upload, copy it to files/, delete it (AddFile)
+    FILES_READ = "FilesRead"  # read data-center files (indexing)
     FILES_DELETE = "FilesDelete"
 
 
@@ -149,7 +151,7 @@ JOB_SUBMITTER: Final = _profile("submit-jobs", *INDEXER.grants, Grant.START_JOBS
 OBJECT_EVENTS: Final = _profile("object-events", *(INDEXER.grants - {Grant.FILES_READ}), Grant.DEAD_LETTERS)
 TASKS: Final = _profile("indexing-tasks", *INDEXER.grants, Grant.JOB_RESULTS)
 FILES_UPLOADER: Final = _profile("files-upload", Grant.CATALOG_WRITE, Grant.FILES_UPLOAD)
-FILES_ADDER: Final = _profile("files-add", Grant.CATALOG_WRITE, Grant.FILES_READ)
+FILES_ADDER: Final = _profile("files-add", Grant.CATALOG_WRITE, Grant.FILES_ADD)
 FILES_DELETER: Final = _profile("files-delete", Grant.CATALOG_WRITE, Grant.FILES_DELETE)
 
 # What each access group of the operation registry (``chalicelib.api.calls.Access``) may do.
@@ -308,11 +310,17 @@ def statements(grant: Grant, names: StageNames) -> list[Json]:
         case Grant.JOB_RESULTS:
             return [_statement(sid, ["s3:GetObject"], [f"arn:aws:s3:::{names.prefix}-{RESULTS_BUCKET_SUFFIX}-*/*"])]
         case Grant.FILES_UPLOAD:
-            return [_statement(sid, ["s3:PutObject"], [f"{files}/*"])]
+            return [_statement(sid, ["s3:PutObject"], [f"{files}/{UPLOADS_PREFIX}*"])]
+        case Grant.FILES_ADD:
+            # ListBucket makes S3 answer 404 rather than 403 for a key not uploaded yet ("nothing uploaded" is a 400).
+            return [_statement(f"{sid}Uploads", ["s3:GetObject", "s3:DeleteObject"], [f"{files}/{UPLOADS_PREFIX}*"]),
+                    _statement(f"{sid}Files", ["s3:PutObject"], [f"{files}/{FILES_PREFIX}*"]),
+                    _statement(f"{sid}List", ["s3:ListBucket"], [files])]
         case Grant.FILES_READ:
-            return [_statement(sid, ["s3:GetObject"], [f"{files}/*"])]
+            return [_statement(f"{sid}Objects", ["s3:GetObject"], [f"{files}/{FILES_PREFIX}*"]),
+                    _statement(f"{sid}List", ["s3:ListBucket"], [files])]
         case Grant.FILES_DELETE:
-            return [_statement(sid, ["s3:DeleteObject"], [f"{files}/*"])]
+            return [_statement(sid, ["s3:DeleteObject"], [f"{files}/{FILES_PREFIX}*"])]
         case Grant.DEAD_LETTERS:
             return [_statement(sid, ["sqs:SendMessage"], [f"arn:aws:sqs:*:*:{names.prefix}-{DEAD_LETTER_SUFFIX}"])]
     raise AssertionError(grant)
@@ -384,6 +392,7 @@ def catalog_table(app_name: str) -> Json:
             "TableName": _sub(f"{app_name}-${{Stage}}-{TABLE_SUFFIX}"),
             **copy.deepcopy(TABLE_DEFINITION),  # the CreateTable parameters are the CloudFormation properties
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": copy.deepcopy(TIME_TO_LIVE),  # upload leases no AddFile took
         },
     })
 
@@ -519,7 +528,9 @@ def template(app_name: str, stages: list[str], access: Mapping[str, Access], asl
         # files are indexed when an index job names them, never because they arrived.
         "DataCenterBucket": _retained(bucket(app_name, DATA_CENTER_SUFFIX, LifecycleConfiguration={"Rules": [
             {"Id": "AbortIncompleteUploads", "Status": "Enabled",
-             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]})),
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+            # AddFile copies the uploads it keeps to files/ (chalicelib/core/data_center.py): what stays expires.
+            {"Id": "ExpireAbandonedUploads", "Status": "Enabled", "ExpirationInDays": 1, "Prefix": UPLOADS_PREFIX}]})),
         "CatalogTable": catalog_table(app_name),
         **search_resources(app_name, access),
         **state_machine_resources(app_name, asl),

@@ -14,6 +14,8 @@ os.environ.setdefault("SIFT_EMBEDDING_CACHE", "off")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+# Every answer of every test is checked against its operation's declared response model (chalicelib.api.responses).
+os.environ.setdefault("SIFT_CHECK_RESPONSES", "true")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from chalicelib.api.common import RequestModel, ResponseModel
+from chalicelib.api.common import RequestModel
 from chalicelib.api.errors import InvalidParameterError
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.filters import Group, parse_search_filters
@@ -146,16 +146,6 @@ class RetrieveRequest(RequestModel):
         return self.rerank_min_score if self.rerank_min_score is not None else self.rerank_config.rerank_min_score
 
 
-class Node(ResponseModel):
-    text: str
-    score: float
-    metadata: dict[str, Any]
-
-
-class RetrieveData(ResponseModel):
-    nodes: list[Node]
-
-
 # --- supporting operations ------------------------------------------------------------------------------------------
 
 
@@ -272,11 +262,12 @@ class JobStatusRequest(RequestModel):
 
 
 class ListDocumentsRequest(PageRequest):
-    """``EnableNameLike`` (default true): ``DocumentName`` matches names that contain it; false: only that name."""
+    """``EnableNameLike`` (default false, as documented): ``DocumentName`` matches only that name; true: names that
+    contain it."""
 
     index_id: IndexId
     document_name: Annotated[str, Field(max_length=1024)] | None = None
-    enable_name_like: bool = True
+    enable_name_like: bool = False
     document_status: Literal["FINISH", "FAILED", "EMPTY"] | None = None
 
 

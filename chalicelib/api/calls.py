@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
+from chalicelib.api.responses import Shape
 from chalicelib.api.wire import WireSpec
 
 
@@ -56,9 +57,11 @@ class Access(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One documented operation: its route, its wire model and handler, and its Lambda (size, timeout, access).
+    """One documented operation: its route, its request and response models, its handler, and its Lambda (size,
+    timeout, access).
 
-    ``handler`` receives the service ``component`` names (an attribute of ``Services``) and the parsed call.
+    ``handler`` receives the service ``component`` names (an attribute of ``Services``) and the parsed call, and
+    returns what ``response_model`` (``chalicelib.api.responses``) describes.
     """
 
     name: str
@@ -66,6 +69,7 @@ class Operation:
     path: str
     family: Family
     request_model: type[RequestModel]
+    response_model: type[Shape]
     handler: Handler
     access: Access
     size: LambdaSize = LambdaSize.SMALL

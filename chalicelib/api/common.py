@@ -1,4 +1,5 @@
-"""Shared pieces of the wire models: PascalCase aliases, strict request parsing, validation-error translation."""
+"""Shared pieces of the request models: PascalCase aliases, strict parsing, validation-error translation (the response
+models are in ``chalicelib.api.responses``)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,6 @@ class RequestModel(BaseModel):
         strict=True,
         frozen=True,
     )
-
-
-class ResponseModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=AliasGenerator(serialization_alias=to_pascal), populate_by_name=True, frozen=True
-    )
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="json")
 
 
 Request = TypeVar("Request", bound=RequestModel)

@@ -15,11 +15,13 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, field_validator
 
+from chalicelib.api import responses
 from chalicelib.api.bailian import ID_PATTERN
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
 from chalicelib.api.errors import InvalidParameterError
+from chalicelib.api.responses import Shape
 from chalicelib.core.data_center import MAX_FILE_BYTES, DataCenterService
 from chalicelib.store.base import Category, DataCenterFile
 
@@ -27,11 +29,16 @@ CategoryType = Literal["UNSTRUCTURED", "SESSION_FILE"]
 DataCenterId = Annotated[str, Field(pattern=ID_PATTERN)]
 LEASE_ID_PATTERN: Final = r"^lease_[0-9a-f]{32}$"
 LeaseId = Annotated[str, Field(pattern=LEASE_ID_PATTERN)]
-# A file name is the last segment of a path: no separators, no control characters, at most 255 characters.
-_FILE_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,255}$")
-MAX_TAGS = 10
+# A file name: 4-128 characters (the documented range), no path separators, no control characters.
+_FILE_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{4,128}$")
+# AddFile's documented tag limits: at most 100 tags, 700 characters in all.
+MAX_TAGS = 100
+MAX_TAG_CHARS = 700
 MAX_RESULTS = 200
 DEFAULT_MAX_RESULTS = 20
+# The documented parsers. Sift parses every file with its own extraction whichever is named, and records the name.
+Parser = Literal["DASHSCOPE_DOCMIND", "DOCMIND", "DOCMIND_DIGITAL", "DOCMIND_LLM_VERSION", "DASH_QWEN_VL_PARSER",
+                 "DOCMIND_LLM_VERSION_MEDIA", "AUTO_SELECT"]
 
 
 class ApplyFileUploadLeaseRequest(RequestModel):
@@ -48,19 +55,27 @@ class ApplyFileUploadLeaseRequest(RequestModel):
     @field_validator("file_name")
     @classmethod
     def _plain_file_name(cls, value: str) -> str:
-        if not _FILE_NAME.match(value) or value.strip() in ("", ".", ".."):
-            raise ValueError("must be a file name of 1-255 characters without '/', '\\' or control characters")
+        if not _FILE_NAME.match(value) or not value.strip(" ."):
+            raise ValueError("must be a file name of 4-128 characters without '/', '\\' or control characters")
         return value
 
 
 class AddFileRequest(RequestModel):
-    """``Parser``: the documented value is ``DASHSCOPE_DOCMIND``; Sift parses with its own extraction whichever way."""
+    """``Parser``: any documented parser (Sift parses with its own extraction whichever is named)."""
 
     lease_id: LeaseId
-    parser: Literal["DASHSCOPE_DOCMIND"] = "DASHSCOPE_DOCMIND"
+    parser: Parser = "DASHSCOPE_DOCMIND"
     category_id: DataCenterId
     category_type: CategoryType = "UNSTRUCTURED"
-    tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=MAX_TAGS)] | None = None
+    tags: Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS)]],
+                    Field(max_length=MAX_TAGS)] | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_within_budget(cls, value: list[str] | None) -> list[str] | None:
+        if value and sum(len(tag) for tag in value) > MAX_TAG_CHARS:
+            raise ValueError(f"must hold at most {MAX_TAG_CHARS} characters in all")
+        return value
 
 
 class FileRef(RequestModel):
@@ -72,8 +87,15 @@ class CategoryRef(RequestModel):
 
 
 class Page(RequestModel):
-    max_results: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = DEFAULT_MAX_RESULTS
+    """``MaxResults`` as documented: below 1 means the default (20), above 200 means 200."""
+
+    max_results: int = DEFAULT_MAX_RESULTS
     next_token: Annotated[str, Field(max_length=64)] | None = None
+
+    @field_validator("max_results")
+    @classmethod
+    def _clamped(cls, value: int) -> int:
+        return DEFAULT_MAX_RESULTS if value < 1 else min(value, MAX_RESULTS)
 
     @property
     def offset(self) -> int:
@@ -85,9 +107,11 @@ class Page(RequestModel):
 
 
 class ListFileRequest(Page):
-    category_id: DataCenterId | None = None
-    file_ids: Annotated[list[DataCenterId], Field(max_length=1000)] | None = None
-    file_name: Annotated[str, Field(max_length=255)] | None = None
+    """``FileName`` matches a name exactly, with or without its extension; ``FileIds`` at most 20."""
+
+    category_id: DataCenterId
+    file_ids: Annotated[list[DataCenterId], Field(max_length=20)] | None = None
+    file_name: Annotated[str, Field(max_length=128)] | None = None
 
 
 class AddCategoryRequest(RequestModel):
@@ -97,6 +121,8 @@ class AddCategoryRequest(RequestModel):
 
 
 class ListCategoryRequest(Page):
+    """``CategoryName`` keeps the categories of exactly that name."""
+
     category_type: CategoryType = "UNSTRUCTURED"
     category_name: Annotated[str, Field(max_length=64)] | None = None
     parent_category_id: DataCenterId | None = None
@@ -185,23 +211,29 @@ def _delete_category(service: DataCenterService, call: Call) -> dict[str, Any]:
 _DC: Final = "/{WorkspaceId}/datacenter"
 
 
-def _operation(name: str, method: str, path: str, model: type[RequestModel], handler: Any, access: Access,
-               **lambda_: Any) -> Operation:
-    return Operation(name, method, f"{_DC}{path}", Family.BAILIAN, model, handler, access, component="data_center",
-                     **lambda_)
+def _operation(
+    name: str, method: str, path: str, model: type[RequestModel], response: type[Shape], handler: Any, access: Access,
+    **lambda_: Any,
+) -> Operation:
+    return Operation(name, method, f"{_DC}{path}", Family.BAILIAN, model, response, handler, access,
+                     component="data_center", **lambda_)
 
 
 DATA_CENTER_OPERATIONS: tuple[Operation, ...] = (
-    _operation("ApplyFileUploadLease", "POST", "/category/{CategoryId}", ApplyFileUploadLeaseRequest, _apply_lease,
-               Access.FILES_UPLOAD),
+    _operation("ApplyFileUploadLease", "POST", "/category/{CategoryId}", ApplyFileUploadLeaseRequest,
+               responses.LeaseData, _apply_lease, Access.FILES_UPLOAD),
     # AddFile parses the upload (the indexer's extraction): a large PDF needs the indexing size and time.
-    _operation("AddFile", "PUT", "/file", AddFileRequest, _add_file, Access.FILES_ADD, size=LambdaSize.INDEXING,
-               timeout_s=120),
-    _operation("DescribeFile", "GET", "/file/{FileId}", FileRef, _describe_file, Access.CATALOG_READ),
-    _operation("DeleteFile", "DELETE", "/file/{FileId}", FileRef, _delete_file, Access.FILES_DELETE),
-    _operation("ListFile", "GET", "/files", ListFileRequest, _list_files, Access.CATALOG_READ),
-    _operation("AddCategory", "POST", "/category", AddCategoryRequest, _add_category, Access.CATALOG_WRITE),
-    _operation("ListCategory", "POST", "/categories", ListCategoryRequest, _list_categories, Access.CATALOG_READ),
-    _operation("DeleteCategory", "DELETE", "/category/{CategoryId}", CategoryRef, _delete_category,
+    _operation("AddFile", "PUT", "/file", AddFileRequest, responses.AddedFile, _add_file, Access.FILES_ADD,
+               size=LambdaSize.INDEXING, timeout_s=120),
+    _operation("DescribeFile", "GET", "/file/{FileId}", FileRef, responses.FileView, _describe_file,
+               Access.CATALOG_READ),
+    _operation("DeleteFile", "DELETE", "/file/{FileId}", FileRef, responses.FileRefData, _delete_file,
+               Access.FILES_DELETE),
+    _operation("ListFile", "GET", "/files", ListFileRequest, responses.ListFileData, _list_files, Access.CATALOG_READ),
+    _operation("AddCategory", "POST", "/category", AddCategoryRequest, responses.AddedCategory, _add_category,
                Access.CATALOG_WRITE),
+    _operation("ListCategory", "POST", "/categories", ListCategoryRequest, responses.ListCategoryData,
+               _list_categories, Access.CATALOG_READ),
+    _operation("DeleteCategory", "DELETE", "/category/{CategoryId}", CategoryRef, responses.CategoryRefData,
+               _delete_category, Access.CATALOG_WRITE),
 )

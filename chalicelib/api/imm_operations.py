@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from chalicelib import observability
-from chalicelib.api import imm
+from chalicelib.api import imm, responses
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
 from chalicelib.api.errors import NotFoundError
+from chalicelib.api.responses import Shape
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.media import MediaFile, MediaService
 from chalicelib.models.base import ChatMessage
@@ -186,28 +187,35 @@ def _conversation(request: imm.ContextualRetrievalRequest | imm.ContextualAnswer
     return Conversation(tuple(ChatMessage(role, content) for role, content in history), question)
 
 
-def _operation(name: str, model: type[RequestModel], handler: Any, access: Access, **lambda_: Any) -> Operation:
-    return Operation(name, "POST", f"{_PREFIX}/{name}", Family.IMM, model, handler, access, component="media",
-                     **lambda_)
+def _operation(name: str, model: type[RequestModel], response: type[Shape], handler: Any, access: Access,
+               **lambda_: Any) -> Operation:
+    return Operation(name, "POST", f"{_PREFIX}/{name}", Family.IMM, model, response, handler, access,
+                     component="media", **lambda_)
 
 
 _QUERY: Final = {"size": LambdaSize.QUERY}
 _INDEXING: Final = {"size": LambdaSize.INDEXING, "timeout_s": 900}
 
 IMM_OPERATIONS: tuple[Operation, ...] = (
-    _operation("ContextualRetrieval", imm.ContextualRetrievalRequest, _contextual_retrieval, Access.QUERY, **_QUERY),
-    _operation("SemanticQuery", imm.SemanticQueryRequest, _semantic_query, Access.QUERY, **_QUERY),
-    _operation("ContextualAnswer", imm.ContextualAnswerRequest, _contextual_answer, Access.QUERY, **_QUERY,
-               timeout_s=60),
-    _operation("CreateProject", imm.CreateProjectRequest, _create_project, Access.CATALOG_WRITE),
-    _operation("CreateDataset", imm.CreateDatasetRequest, _create_dataset, Access.ADMIN),
-    _operation("ListDatasets", imm.ListDatasetsRequest, _list_datasets, Access.BROWSE),
-    _operation("CreateBinding", imm.CreateBindingRequest, _create_binding, Access.SUBMIT_JOBS, **_INDEXING),
-    _operation("IndexFileMeta", imm.IndexFileMetaRequest, _index_file_meta, Access.INDEX, **_INDEXING),
-    _operation("BatchIndexFileMeta", imm.BatchIndexFileMetaRequest, _batch_index_file_meta, Access.INDEX,
-               **_INDEXING),
-    _operation("GetFileMeta", imm.GetFileMetaRequest, _get_file_meta, Access.BROWSE),
-    _operation("DeleteFileMeta", imm.DeleteFileMetaRequest, _delete_file_meta, Access.DELETE_DOCUMENTS),
-    _operation("BatchDeleteFileMeta", imm.BatchDeleteFileMetaRequest, _batch_delete_file_meta,
+    _operation("ContextualRetrieval", imm.ContextualRetrievalRequest, responses.ResultsAnswer, _contextual_retrieval,
+               Access.QUERY, **_QUERY),
+    _operation("SemanticQuery", imm.SemanticQueryRequest, responses.FilesAnswer, _semantic_query, Access.QUERY,
+               **_QUERY),
+    _operation("ContextualAnswer", imm.ContextualAnswerRequest, responses.ContextualAnswerAnswer, _contextual_answer,
+               Access.QUERY, **_QUERY, timeout_s=60),
+    _operation("CreateProject", imm.CreateProjectRequest, responses.ProjectAnswer, _create_project,
+               Access.CATALOG_WRITE),
+    _operation("CreateDataset", imm.CreateDatasetRequest, responses.DatasetAnswer, _create_dataset, Access.ADMIN),
+    _operation("ListDatasets", imm.ListDatasetsRequest, responses.DatasetsAnswer, _list_datasets, Access.BROWSE),
+    _operation("CreateBinding", imm.CreateBindingRequest, responses.BindingAnswer, _create_binding,
+               Access.SUBMIT_JOBS, **_INDEXING),
+    _operation("IndexFileMeta", imm.IndexFileMetaRequest, responses.IndexedFilesAnswer, _index_file_meta,
+               Access.INDEX, **_INDEXING),
+    _operation("BatchIndexFileMeta", imm.BatchIndexFileMetaRequest, responses.IndexedFilesAnswer,
+               _batch_index_file_meta, Access.INDEX, **_INDEXING),
+    _operation("GetFileMeta", imm.GetFileMetaRequest, responses.FilesAnswer, _get_file_meta, Access.BROWSE),
+    _operation("DeleteFileMeta", imm.DeleteFileMetaRequest, responses.Empty, _delete_file_meta,
                Access.DELETE_DOCUMENTS),
+    _operation("BatchDeleteFileMeta", imm.BatchDeleteFileMetaRequest, responses.DeletedFilesAnswer,
+               _batch_delete_file_meta, Access.DELETE_DOCUMENTS),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import observability
-from chalicelib.api import bailian
+from chalicelib.api import bailian, responses
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel, check_body_limits, parse_request
 from chalicelib.api.data_center import DATA_CENTER_OPERATIONS, LEASE_ID_PATTERN
@@ -26,6 +26,7 @@ from chalicelib.api.errors import (
     UnknownActionError,
 )
 from chalicelib.api.imm_operations import IMM_OPERATIONS
+from chalicelib.api.responses import Shape
 from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
 from chalicelib.core.clock import new_request_id
 from chalicelib.core.data_center import parse_file_uri
@@ -78,7 +79,10 @@ def invoke(
         if isinstance(query, str):  # its size, never its text: queries are the caller's content
             observability.annotate(query_chars=len(query))
         component = getattr(service(), operation.component)
-        return operation.handler(component, Call(workspace_id, request, request_id_, payload, endpoint))
+        data = operation.handler(component, Call(workspace_id, request, request_id_, payload, endpoint))
+        if responses.checking():
+            responses.check(operation.name, operation.response_model, data)
+        return data
 
     request_id_ = request_id or new_request_id()
     return _observed(operation.name, operation.family, run, request_id=request_id_, lambda_context=lambda_context,
@@ -199,17 +203,16 @@ def _retrieve(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
         call.workspace_id, request.index_id, query, request_id=call.request_id,
         save_history=request.save_retriever_history, request=call.raw,
     )
-    nodes = [_node(call.workspace_id, request.index_id, item) for item in result.chunks]
-    return bailian.RetrieveData(nodes=nodes).wire()
+    return {"Nodes": [_node(call.workspace_id, request.index_id, item) for item in result.chunks]}
 
 
-def _node(workspace_id: str, index_id: str, item: RetrievedChunk) -> bailian.Node:
+def _node(workspace_id: str, index_id: str, item: RetrievedChunk) -> dict[str, Any]:
     chunk = item.chunk
     metadata = dict(chunk.metadata)
     metadata.update(
         nid=chunk.chunk_id, content=chunk.text, workspace_id=workspace_id, pipeline_id=index_id, _id=chunk.chunk_id
     )
-    return bailian.Node(text=chunk.text, score=round(item.score, 6), metadata=metadata)
+    return {"Text": chunk.text, "Score": round(item.score, 6), "Metadata": metadata}
 
 
 def _create_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
@@ -332,27 +335,32 @@ def _history(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
 _KB = "/{WorkspaceId}/index"
 
 
-def _kb(name: str, method: str, path: str, model: type[RequestModel], handler: Any, access: Access, **lambda_: Any
-        ) -> Operation:
-    return Operation(name, method, f"{_KB}/{path}", Family.BAILIAN, model, handler, access, **lambda_)
+def _kb(name: str, method: str, path: str, model: type[RequestModel], response: type[Shape], handler: Any,
+        access: Access, **lambda_: Any) -> Operation:
+    return Operation(name, method, f"{_KB}/{path}", Family.BAILIAN, model, response, handler, access, **lambda_)
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    _kb("Retrieve", "POST", "retrieve", bailian.RetrieveRequest, _retrieve, Access.RETRIEVE, size=LambdaSize.QUERY,
-        wire=WireSpec(comma_lists=frozenset({"Images"}))),
-    _kb("CreateIndex", "POST", "create", bailian.CreateIndexRequest, _create_index, Access.ADMIN),
-    _kb("ListIndices", "GET", "list_indices", bailian.ListIndicesRequest, _list_indices, Access.BROWSE),
-    _kb("DeleteIndex", "POST", "delete", bailian.IndexRef, _delete_index, Access.ADMIN, timeout_s=120),
-    _kb("SubmitIndexJob", "POST", "submit_index_job", bailian.IndexRef, _submit_index_job, Access.SUBMIT_JOBS,
-        size=LambdaSize.INDEXING, timeout_s=900),
-    _kb("SubmitIndexAddDocumentsJob", "POST", "add_documents_to_index", bailian.SubmitJobRequest, _submit_job,
-        Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900),
-    _kb("GetIndexJobStatus", "GET", "job/status", bailian.JobStatusRequest, _job_status, Access.CATALOG_READ),
-    _kb("ListIndexDocuments", "GET", "list_index_documents", bailian.ListDocumentsRequest, _list_documents,
+    _kb("Retrieve", "POST", "retrieve", bailian.RetrieveRequest, responses.RetrieveData, _retrieve, Access.RETRIEVE,
+        size=LambdaSize.QUERY, wire=WireSpec(comma_lists=frozenset({"Images"}))),
+    _kb("CreateIndex", "POST", "create", bailian.CreateIndexRequest, responses.CreatedIndex, _create_index,
+        Access.ADMIN),
+    _kb("ListIndices", "GET", "list_indices", bailian.ListIndicesRequest, responses.ListIndicesData, _list_indices,
         Access.BROWSE),
-    _kb("DeleteIndexDocument", "POST", "delete_index_document", bailian.DeleteDocumentsRequest, _delete_documents,
-        Access.DELETE_DOCUMENTS),
-    _kb("ListRetrieverHistory", "GET", "retriever_history", bailian.HistoryRequest, _history, Access.CATALOG_READ),
+    _kb("DeleteIndex", "POST", "delete", bailian.IndexRef, responses.IndexRefData, _delete_index, Access.ADMIN,
+        timeout_s=120),
+    _kb("SubmitIndexJob", "POST", "submit_index_job", bailian.IndexRef, responses.IndexJobStarted, _submit_index_job,
+        Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900),
+    _kb("SubmitIndexAddDocumentsJob", "POST", "add_documents_to_index", bailian.SubmitJobRequest,
+        responses.JobStarted, _submit_job, Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900),
+    _kb("GetIndexJobStatus", "GET", "job/status", bailian.JobStatusRequest, responses.JobStatusData, _job_status,
+        Access.CATALOG_READ),
+    _kb("ListIndexDocuments", "GET", "list_index_documents", bailian.ListDocumentsRequest,
+        responses.ListDocumentsData, _list_documents, Access.BROWSE),
+    _kb("DeleteIndexDocument", "POST", "delete_index_document", bailian.DeleteDocumentsRequest,
+        responses.DeletedDocumentsData, _delete_documents, Access.DELETE_DOCUMENTS),
+    _kb("ListRetrieverHistory", "GET", "retriever_history", bailian.HistoryRequest, responses.HistoryData, _history,
+        Access.CATALOG_READ),
 )
 OPERATIONS = OPERATIONS + DATA_CENTER_OPERATIONS + IMM_OPERATIONS
 BY_NAME: dict[str, Operation] = {operation.name: operation for operation in OPERATIONS}

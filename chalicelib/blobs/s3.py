@@ -1,16 +1,19 @@
 """Data-center files in an S3 bucket (the AWS stages), uploaded by the caller to a presigned PUT URL.
 
 The presigned URL signs ``Content-Type`` and ``Content-MD5``: S3 itself refuses a body whose MD5 is not the one the
-lease declared, and AddFile checks the stored object's size against the lease before making a file of it.
+lease declared, and AddFile checks the stored object's size against the lease before making a file of it. Uploads
+land under ``uploads/``, which the bucket's lifecycle rule (``scripts/build_infra.py``) expires after a day; AddFile
+copies an upload to the file's own key under ``files/``, which nothing expires.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api.errors import InternalError, ServiceError, ServiceUnavailableError
+from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError, ServiceUnavailableError
 from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobInfo, BlobNotFoundError, UploadTarget, content_md5
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -35,38 +38,46 @@ class S3BlobStore:
             raise _error("presign the upload", exc) from exc
         return UploadTarget("PUT", url, headers)
 
+    @property
+    def expires_uploads(self) -> bool:
+        return True
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Server-side (CopyObject handles objects up to 5 GB; a lease grants at most 100 MB)."""
+        self._call("copy the upload", self._s3.copy_object, source_key, Key=target_key,
+                   CopySource={"Bucket": self._bucket, "Key": source_key})
+
     def receive(self, key: str, data: bytes) -> None:
-        raise InternalError("on this stage files are uploaded to the lease's S3 URL, not through Sift")
+        raise InvalidParameterError("LeaseId", "on this stage a file is uploaded to its lease's Url, not through Sift")
 
     def stat(self, key: str) -> BlobInfo | None:
         try:
-            head = self._s3.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise _error("read the upload", exc) from exc
-        except BotoCoreError as exc:
-            raise _error("read the upload", exc) from exc
+            head = self._call("read the upload", self._s3.head_object, key, Key=key)
+        except BlobNotFoundError:
+            return None
         etag = str(head.get("ETag", "")).strip('"')
         # A single-part upload's ETag is its MD5 (SSE-S3 keeps it so); a multipart one's is not, and says "-".
         return BlobInfo(size=int(head["ContentLength"]), md5=etag.lower() if len(etag) == 32 else None)
 
     def get(self, key: str) -> bytes:
-        try:
-            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise BlobNotFoundError(key) from None
-            raise _error("read the file", exc) from exc
-        except BotoCoreError as exc:
-            raise _error("read the file", exc) from exc
+        response = self._call("read the file", self._s3.get_object, key, Key=key)
+        body: bytes = response["Body"].read()
         return body
 
     def delete(self, key: str) -> None:
+        self._call("delete the file", self._s3.delete_object, key, Key=key)
+
+    def _call(self, action: str, method: Callable[..., Any], key: str, **parameters: Any) -> Any:
+        """``method`` on this bucket: a missing key is ``BlobNotFoundError(key)``, any other failure a service error
+        naming ``action`` (never S3's own message, which may name the bucket)."""
         try:
-            self._s3.delete_object(Bucket=self._bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise _error("delete the file", exc) from exc
+            return method(Bucket=self._bucket, **parameters)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise BlobNotFoundError(key) from None
+            raise _error(action, exc) from exc
+        except BotoCoreError as exc:
+            raise _error(action, exc) from exc
 
 
 def _code(exc: ClientError) -> str:

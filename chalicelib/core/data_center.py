@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -25,15 +26,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
-from chalicelib.api.errors import InternalError, InvalidParameterError, NotFoundError
+from chalicelib.api.errors import InternalError, InvalidParameterError, NotFoundError, ServiceError
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.extraction import ExtractionError, extract
 from chalicelib.store.base import Category, DataCenterCatalog, DataCenterFile, FileStatus, UploadLease
+
+logger = logging.getLogger(__name__)
 
 URI_SCHEME: Final = "datacenter://"
 DEFAULT_CATEGORY_ID: Final = "default"  # every workspace has it; ApplyFileUploadLease takes it by this id
 DEFAULT_CATEGORY_NAME: Final = "default"
 CATEGORY_TYPES: Final = ("UNSTRUCTURED", "SESSION_FILE")
+# Where bytes live in the store: uploads by lease until AddFile copies them to the file's own key.
+UPLOADS_PREFIX: Final = "uploads/"
+FILES_PREFIX: Final = "files/"
 MAX_FILE_BYTES: Final = 100 * 1024 * 1024  # an upload lease grants at most this much
 LEASE_SECONDS: Final = 15 * 60  # how long an upload lease can be used (to upload, then to AddFile)
 UPLOAD_CONTENT_TYPE: Final = "application/octet-stream"
@@ -77,6 +83,15 @@ class BlobStore(Protocol):
         """The bytes; ``BlobNotFoundError`` when nothing is stored under ``key``."""
 
     def delete(self, key: str) -> None: ...
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Copy the bytes under ``source_key`` to ``target_key`` (S3: server-side); ``BlobNotFoundError`` when there
+        are none."""
+
+    @property
+    def expires_uploads(self) -> bool:
+        """Whether the store itself drops what stays under ``UPLOADS_PREFIX`` (an S3 lifecycle rule); else Sift does,
+        when a workspace's leases expire."""
 
 
 def file_uri(workspace_id: str, file_id: str) -> str:
@@ -122,7 +137,8 @@ class DataCenterService:
         return category
 
     def category(self, workspace_id: str, category_id: str, field: str = "CategoryId") -> Category:
-        """The category (``default`` included); a missing one is a 404 naming it."""
+        """The category (``default`` included); a missing one is a 404 naming it. (``field`` names the parameter
+        for messages to come; a 404 names the resource.)"""
         if category_id == DEFAULT_CATEGORY_ID:
             return _default_category(workspace_id)
         category = self._catalog.get_category(workspace_id, category_id)
@@ -133,17 +149,16 @@ class DataCenterService:
     def list_categories(
         self, workspace_id: str, *, category_type: str, parent_id: str | None, name: str | None
     ) -> list[Category]:
-        """The categories of one type under one parent (the top level without one), ``default`` first; ``name``
-        keeps those whose name contains it."""
+        """The categories of one type under one parent (the top level without one), ``default`` first (it takes both
+        types); ``name`` keeps those of exactly that name."""
         if parent_id:
             self.category(workspace_id, parent_id, "ParentCategoryId")
-        top = [_default_category(workspace_id)] if not parent_id else []
-        found = [
+        top = [replace(_default_category(workspace_id), category_type=category_type)] if not parent_id else []
+        return [
             category for category in [*top, *self._catalog.list_categories(workspace_id)]
             if category.category_type == category_type and category.parent_id == (parent_id or "")
-            and (not name or name in category.name)
+            and (not name or name == category.name)
         ]
-        return found
 
     def delete_category(self, workspace_id: str, category_id: str) -> None:
         """Delete an empty category; one that holds files or categories is refused (its files would be orphans)."""
@@ -164,15 +179,16 @@ class DataCenterService:
         self, workspace_id: str, category_id: str, *, category_type: str, file_name: str, md5: str, size: int,
         endpoint: str,
     ) -> Lease:
-        category = self.category(workspace_id, category_id)
-        if category.category_type != category_type:
-            raise InvalidParameterError("CategoryType", f"category {category_id} is {category.category_type}")
+        self._check_category(workspace_id, category_id, category_type)
         if not 0 < size <= MAX_FILE_BYTES:
             raise InvalidParameterError("SizeInBytes", f"must be between 1 and {MAX_FILE_BYTES}")
         blobs = self._require_blobs()
-        # The lease id is in the local upload URL: 128 random bits make it a capability no one guesses.
+        if not blobs.expires_uploads:
+            self._discard_expired_leases(workspace_id)
+        # The lease id is in the local upload URL: 128 random bits make it a capability no one guesses. The key holds
+        # no file name: names are the caller's text, and S3 keys are limited to 1,024 bytes.
         lease_id = f"lease_{secrets.token_hex(16)}"
-        key = f"{workspace_id}/{lease_id}/{file_name}"
+        key = f"{UPLOADS_PREFIX}{workspace_id}/{lease_id}"
         lease = UploadLease(
             workspace_id=workspace_id, lease_id=lease_id, category_id=category_id, category_type=category_type,
             file_name=file_name, md5=md5.lower(), size=size, storage_key=key,
@@ -184,13 +200,13 @@ class DataCenterService:
         return Lease(lease_id, target)
 
     def receive_upload(self, workspace_id: str, lease_id: str, data: bytes) -> UploadLease:
-        """The local stage's upload route: check the bytes against the lease, then store them."""
+        """The local stage's upload route: check the bytes against the lease, then store them (replacing an earlier
+        upload with the same lease). The lease record is not written: what is stored is the only upload state, so an
+        upload racing AddFile cannot bring a taken lease back."""
         lease = self._live_lease(workspace_id, lease_id)
         _check_upload(lease, len(data), hashlib.md5(data).hexdigest())
         self._require_blobs().receive(lease.storage_key, data)
-        uploaded = replace(lease, uploaded=True)
-        self._catalog.put_lease(uploaded)
-        return uploaded
+        return lease
 
     # files -------------------------------------------------------------------------------------------------------
 
@@ -198,29 +214,46 @@ class DataCenterService:
         self, workspace_id: str, *, lease_id: str, parser: str, category_id: str, category_type: str,
         tags: Sequence[str],
     ) -> DataCenterFile:
-        """Make a file of an upload and parse it; the file is returned whichever way the parse went."""
+        """Make a file of an upload and parse it; the file is returned whichever way the parse went.
+
+        Everything that can fail runs before the lease is taken (a timeout or a refusal leaves it usable for a
+        retry): the checks, the parse, and the copy of the upload to the file's own key, out of reach of the lease's
+        URL (which stays usable until it expires) and of the expiry of abandoned uploads. Taking the lease is the one
+        atomic step, so two AddFile calls on one lease make one file, written once, parsed.
+        """
         lease = self._live_lease(workspace_id, lease_id)
         if lease.category_id != category_id:
             raise InvalidParameterError("CategoryId", f"the lease was granted for category {lease.category_id}")
         if lease.category_type != category_type:
             raise InvalidParameterError("CategoryType", f"the lease was granted for {lease.category_type}")
+        self._check_category(workspace_id, category_id, category_type)  # it may have been deleted since the lease
         blobs = self._require_blobs()
         stored = blobs.stat(lease.storage_key)
         if stored is None:
             raise InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet")
         _check_upload(lease, stored.size, stored.md5)
+        status, parse_error = self._parse(lease)
+        file_id = new_id("file")
+        file_key = f"{FILES_PREFIX}{workspace_id}/{file_id}"
+        try:
+            blobs.copy(lease.storage_key, file_key)
+        except BlobNotFoundError:
+            raise InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet") from None
         if not self._catalog.take_lease(workspace_id, lease_id):  # another AddFile took it a moment ago
+            blobs.delete(file_key)
             raise NotFoundError("lease", lease_id)
         now = utc_now()
         file = DataCenterFile(
-            workspace_id=workspace_id, file_id=new_id("file"), category_id=category_id, category_type=category_type,
-            file_name=lease.file_name, size=stored.size, md5=lease.md5, storage_key=lease.storage_key, parser=parser,
-            status=FileStatus.PARSING.value, created_at=now, updated_at=now, tags=tuple(tags),
+            workspace_id=workspace_id, file_id=file_id, category_id=category_id, category_type=category_type,
+            file_name=lease.file_name, size=stored.size, md5=lease.md5, storage_key=file_key, parser=parser,
+            status=status.value, created_at=now, updated_at=now, tags=tuple(tags), parse_error=parse_error,
         )
         self._catalog.put_file(file)
-        parsed = self._parse(file)
-        self._catalog.put_file(parsed)
-        return parsed
+        try:  # best effort: what stays under the uploads prefix expires anyway
+            blobs.delete(lease.storage_key)
+        except ServiceError:
+            logger.warning("could not delete an upload after AddFile", extra={"lease_id": lease_id})
+        return file
 
     def file(self, workspace_id: str, file_id: str) -> DataCenterFile:
         file = self._catalog.get_file(workspace_id, file_id)
@@ -231,20 +264,24 @@ class DataCenterService:
     def list_files(
         self, workspace_id: str, *, category_id: str | None, file_ids: Sequence[str] | None, name: str | None
     ) -> list[DataCenterFile]:
-        """The workspace's files, oldest first: of one category, among ``file_ids``, with ``name`` in their name."""
+        """The workspace's files, oldest first: of one category, among ``file_ids``, named ``name`` (exactly, with
+        or without its extension, as ListFile documents it)."""
         if category_id:
             self.category(workspace_id, category_id)
         wanted = set(file_ids) if file_ids else None
         return [
             file for file in self._catalog.list_files(workspace_id, category_id=category_id or None)
-            if (wanted is None or file.file_id in wanted) and (not name or name in file.file_name)
+            if (wanted is None or file.file_id in wanted) and (not name or name in (file.file_name, file.stem))
         ]
 
     def delete_file(self, workspace_id: str, file_id: str) -> None:
-        """Delete the file and its bytes. Indexes that hold it keep their copy (DeleteIndexDocument removes it)."""
+        """Delete the file and its bytes. Indexes that hold it keep their copy (DeleteIndexDocument removes it).
+
+        The bytes go first: should the record's deletion fail, a retry finds the file and finishes; the reverse
+        order would leave bytes no record points to."""
         file = self.file(workspace_id, file_id)
-        self._catalog.delete_file(workspace_id, file_id)
         self._require_blobs().delete(file.storage_key)
+        self._catalog.delete_file(workspace_id, file_id)
 
     def read(self, workspace_id: str, file_id: str) -> tuple[DataCenterFile, bytes]:
         """A file and its bytes, for indexing."""
@@ -291,17 +328,29 @@ class DataCenterService:
                                         "s ago: apply for a new one")
         return lease
 
-    def _parse(self, file: DataCenterFile) -> DataCenterFile:
+    def _parse(self, lease: UploadLease) -> tuple[FileStatus, str]:
         """Sift's parser: the extraction the indexer uses, run once now so that DescribeFile can tell the outcome."""
         try:
-            data = self._require_blobs().get(file.storage_key)
-            extract(data, filename=file.file_name)
+            extract(self._require_blobs().get(lease.storage_key), filename=lease.file_name)
         except ExtractionError as exc:
-            return replace(file, status=FileStatus.PARSE_FAILED.value, parse_error=str(exc), updated_at=utc_now())
+            return FileStatus.PARSE_FAILED, str(exc)
         except BlobNotFoundError:
-            return replace(file, status=FileStatus.PARSE_FAILED.value, parse_error="The upload is no longer stored",
-                           updated_at=utc_now())
-        return replace(file, status=FileStatus.PARSE_SUCCESS.value, updated_at=utc_now())
+            raise InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet") from None
+        return FileStatus.PARSE_SUCCESS, ""
+
+    def _check_category(self, workspace_id: str, category_id: str, category_type: str) -> None:
+        """The category exists and takes files of this type (``default`` takes both, as documented)."""
+        category = self.category(workspace_id, category_id)
+        if category_id != DEFAULT_CATEGORY_ID and category.category_type != category_type:
+            raise InvalidParameterError("CategoryType", f"category {category_id} is {category.category_type}")
+
+    def _discard_expired_leases(self, workspace_id: str) -> None:
+        """Where the store does not expire abandoned uploads itself (a local directory), leases that expired unused
+        are dropped with their bytes when the workspace asks for a new one."""
+        now = self._clock()
+        for lease in self._catalog.list_leases(workspace_id):
+            if lease.expires_at < now and self._catalog.take_lease(workspace_id, lease.lease_id):
+                self._require_blobs().delete(lease.storage_key)
 
     def _require_blobs(self) -> BlobStore:
         if self._blobs is None:

@@ -121,7 +121,7 @@ class KnowledgeBaseService:
         """A new, empty knowledge base. Its sources are a SourceURI (a Sift extension) or data-center files and
         categories (``source_type``), which must exist now; SubmitIndexJob indexes them."""
         if source_uri is not None:
-            self._sources.check(workspace_id, source_uri, "SourceURI")
+            self._sources.check(workspace_id, source_uri, "SourceURI", workspace=True)
         if source_type:
             self._require_data_center().index_uris(workspace_id, file_ids=document_ids, category_ids=category_ids)
         kb = KnowledgeBase(
@@ -162,7 +162,7 @@ class KnowledgeBaseService:
 
     def list_documents(
         self, workspace_id: str, index_id: str, *, name: str | None, status: str | None, offset: int, limit: int,
-        name_like: bool = True,
+        name_like: bool = False,
     ) -> tuple[list[DocumentRecord], int]:
         """A page of the documents; ``name`` keeps those whose name contains it (``name_like``) or is it."""
         kb = self.get(workspace_id, index_id)
@@ -204,7 +204,8 @@ class KnowledgeBaseService:
             raise InvalidParameterError("SourceURIs", "is required when the index was created without a SourceURI")
         uris: list[str] = []
         for position, root in enumerate(roots):
-            self._sources.check(workspace_id, root, f"SourceURIs[{position}]" if source_uris else "SourceURI")
+            self._sources.check(workspace_id, root, f"SourceURIs[{position}]" if source_uris else "SourceURI",
+                                workspace=True)
             try:
                 uris.extend(self._indexer.list_source(root))
             except SourceError as exc:

@@ -24,20 +24,22 @@ class SourcePolicy:
     def enforced(self) -> bool:
         return self._tenant_prefixes
 
-    def allows(self, tenant: str, uri: str) -> bool:
-        """Whether ``tenant`` may read ``uri`` (an object or a prefix)."""
+    def allows(self, tenant: str, uri: str, *, workspace: bool = False) -> bool:
+        """Whether ``tenant`` may read ``uri`` (an object or a prefix). A data-center file (``datacenter://``) is read
+        only by its own workspace (``workspace``: the tenant is a WorkspaceId), on every stage; never by a media
+        project, whose names share no namespace with workspaces."""
         parsed = urlparse(uri)
-        if parsed.scheme == "datacenter":  # a workspace's own files, on every stage
-            return parsed.netloc == tenant
+        if parsed.scheme == "datacenter":
+            return workspace and parsed.netloc == tenant
         if not self._tenant_prefixes:
             return True
         if parsed.scheme not in _BUCKET_SCHEMES or not parsed.netloc:
             return False
         return parsed.path.lstrip("/").startswith(f"{tenant}/")
 
-    def check(self, tenant: str, uri: str, field: str) -> None:
+    def check(self, tenant: str, uri: str, field: str, *, workspace: bool = False) -> None:
         """Refuse (400 on ``field``) a source ``tenant`` may not read."""
-        if not self.allows(tenant, uri):
+        if not self.allows(tenant, uri, workspace=workspace):
             raise InvalidParameterError(
                 field, f"must lie under s3://<bucket>/{tenant}/ on this deployment: each tenant reads only its prefix"
             )

@@ -193,7 +193,6 @@ class UploadLease:
     storage_key: str
     expires_at: float  # seconds since the epoch
     created_at: str
-    uploaded: bool = False  # the local stage's own upload route sets it (S3 is asked instead on AWS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +218,12 @@ class DataCenterFile:
         object.__setattr__(self, "tags", tuple(self.tags))
 
     @property
+    def stem(self) -> str:
+        """The name without its extension (ListFile's FileName matches either)."""
+        stem, dot, _ = self.file_name.rpartition(".")
+        return stem if dot and stem else self.file_name
+
+    @property
     def file_type(self) -> str:
         """The extension, lower case and without the dot (``pdf``), as DescribeFile reports it."""
         stem, dot, extension = self.file_name.rpartition(".")
@@ -240,6 +245,9 @@ class DataCenterCatalog(Protocol):
     def put_lease(self, lease: UploadLease) -> None: ...
 
     def get_lease(self, workspace_id: str, lease_id: str) -> UploadLease | None: ...
+
+    def list_leases(self, workspace_id: str) -> list[UploadLease]:
+        """The workspace's leases not yet taken (expired ones included)."""
 
     def take_lease(self, workspace_id: str, lease_id: str) -> bool:
         """Delete the lease; True for exactly one caller, so a lease makes at most one file."""

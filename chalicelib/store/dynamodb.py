@@ -16,7 +16,7 @@ keys collide; the last component of a key needs no escaping, since nothing follo
     PRJ#{project}       BIND#{dataset}#URI#{uri}      a binding of the dataset (+ gsi1pk/gsi1sk, always)
     PRJ#{project}       BIND#{dataset}#SHA256#{hex}   the same, when the URI would not fit in a sort key (1024 bytes)
     DC#{ws}             CAT#{category_id}             a data-center category
-    DC#{ws}             LEASE#{lease_id}              an upload lease (deleted by the AddFile that takes it)
+    DC#{ws}             LEASE#{lease_id}              an upload lease (taken by AddFile; else expired by its TTL)
     DC#{ws}             FILE#{file_id}                a data-center file
 
     gsi1 (sparse):  gsi1pk = "SOURCE",  gsi1sk = "URI#" + source_uri   (only knowledge bases with a source_uri)
@@ -133,6 +133,9 @@ R = TypeVar("R", Category, UploadLease, DataCenterFile)
 
 TABLE_ENV_VAR: Final = "SIFT_CATALOG_TABLE"
 GSI_NAME: Final = "gsi1"
+# Items with this attribute (epoch seconds) are deleted by DynamoDB after that time: upload leases no AddFile took.
+TIME_TO_LIVE_ATTRIBUTE: Final = "expires"
+TIME_TO_LIVE: Final[dict[str, Any]] = {"AttributeName": TIME_TO_LIVE_ATTRIBUTE, "Enabled": True}
 
 # The table, as CreateTable parameters (minus TableName). The property names and shapes are those of an
 # ``AWS::DynamoDB::Table`` resource too, so the template can be generated from this dict.
@@ -165,6 +168,7 @@ def create_table(client: Any, table_name: str) -> None:
     """Create the catalog table (tests, local development) and wait until it is usable."""
     client.create_table(TableName=table_name, **copy.deepcopy(TABLE_DEFINITION))
     client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=TIME_TO_LIVE)
 
 
 # --- keys -------------------------------------------------------------------------------------------------------------
@@ -613,11 +617,17 @@ class DynamoDbCatalog:
         return self._delete_existing(_data_center_pk(workspace_id), f"CAT#{category_id}", "delete the category")
 
     def put_lease(self, lease: UploadLease) -> None:
-        self._call("save the upload lease", self._client.put_item, TableName=self._table,
-                   Item=self._data_center_item(lease.workspace_id, f"LEASE#{lease.lease_id}", lease))
+        """With a TTL a day after the lease expires: DynamoDB drops leases no AddFile took (``TIME_TO_LIVE``)."""
+        item = self._data_center_item(lease.workspace_id, f"LEASE#{lease.lease_id}", lease)
+        item[TIME_TO_LIVE_ATTRIBUTE] = {"N": str(int(lease.expires_at) + 24 * 3600)}
+        self._call("save the upload lease", self._client.put_item, TableName=self._table, Item=item)
 
     def get_lease(self, workspace_id: str, lease_id: str) -> UploadLease | None:
         return self._data_center_record(UploadLease, workspace_id, f"LEASE#{lease_id}", "read the upload lease")
+
+    def list_leases(self, workspace_id: str) -> list[UploadLease]:
+        return [UploadLease(**_known(UploadLease, _body(item)))
+                for item in self._data_center_items(workspace_id, "LEASE#", "list upload leases")]
 
     def take_lease(self, workspace_id: str, lease_id: str) -> bool:
         return self._delete_existing(_data_center_pk(workspace_id), f"LEASE#{lease_id}", "take the upload lease")

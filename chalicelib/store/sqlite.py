@@ -283,6 +283,10 @@ class SqliteCatalog:
                              (workspace_id, lease_id))
         return UploadLease(**json.loads(rows[0][0])) if rows else None
 
+    def list_leases(self, workspace_id: str) -> list[UploadLease]:
+        rows = self._execute("SELECT body FROM upload_leases WHERE workspace_id = ?", (workspace_id,))
+        return [UploadLease(**json.loads(row[0])) for row in rows]
+
     def take_lease(self, workspace_id: str, lease_id: str) -> bool:
         return bool(self._rowcount("DELETE FROM upload_leases WHERE workspace_id = ? AND lease_id = ?",
                                    (workspace_id, lease_id)))

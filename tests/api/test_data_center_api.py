@@ -62,17 +62,23 @@ def test_list_file_pages_with_its_own_tokens(api: Api) -> None:
     seen: list[str] = []
     token = ""
     while True:
-        page = api.get(f"/{WS}/datacenter/files", {"MaxResults": 2, **({"NextToken": token} if token else {})}).data
+        page = api.get(f"/{WS}/datacenter/files", {"CategoryId": "default", "MaxResults": 2,
+                                                   **({"NextToken": token} if token else {})}).data
         seen += [item["FileName"] for item in page["FileList"]]
         assert page["TotalCount"] == 5
         if not page["HasNext"]:
             break
         token = page["NextToken"]
     assert seen == names
-    bad = api.get(f"/{WS}/datacenter/files", {"NextToken": "not-a-token"})
+    bad = api.get(f"/{WS}/datacenter/files", {"CategoryId": "default", "NextToken": "not-a-token"})
     assert bad.status == 400 and "Parameter NextToken" in bad.body["Message"]
-    named = api.get(f"/{WS}/datacenter/files", {"FileName": "f3"}).data
-    assert [item["FileName"] for item in named["FileList"]] == ["f3.md"]
+    for name in ("f3", "f3.md"):  # exactly that name, with or without its extension
+        named = api.get(f"/{WS}/datacenter/files", {"CategoryId": "default", "FileName": name}).data
+        assert [item["FileName"] for item in named["FileList"]] == ["f3.md"]
+    assert api.get(f"/{WS}/datacenter/files", {"CategoryId": "default", "FileName": "f"}).data["FileList"] == []
+    clamped = api.get(f"/{WS}/datacenter/files", {"CategoryId": "default", "MaxResults": 0}).data
+    assert clamped["MaxResults"] == 20  # below 1 means the default, as documented
+    assert api.get(f"/{WS}/datacenter/files", {"CategoryId": "default", "MaxResults": 500}).data["MaxResults"] == 200
 
 
 def test_an_index_of_files_through_the_lambdas(api: Api) -> None:
@@ -86,3 +92,21 @@ def test_an_index_of_files_through_the_lambdas(api: Api) -> None:
     assert described["Data"]["FileName"] == "returns.md"
     nodes = api.nodes(created["Data"]["Id"], "退货", SearchFilters=[{"tags": ["policy"]}])
     assert [node["Metadata"]["doc_id"] for node in nodes] == [file_id]
+
+
+def test_a_media_project_named_like_a_workspace_reads_nothing_of_its_data_center(api: Api) -> None:
+    from chalicelib.settings import service
+
+    file_id = api.upload_file("returns.md", DATA)
+    assert api.post("/imm/CreateProject", {"ProjectName": WS}).status == 200
+    assert api.post("/imm/CreateDataset", {"ProjectName": WS, "DatasetName": "d"}).status == 200
+    uri = f"datacenter://{WS}/{file_id}"
+    refused = api.post("/imm/IndexFileMeta", {"ProjectName": WS, "DatasetName": "d", "File": {"URI": uri}})
+    assert refused.status == 400 and "File.URI" in refused.body["Message"]  # the wire admits no such URI
+    media = service().media  # and beneath the wire, the source policy refuses it too
+    dataset = media.get_dataset(WS, "d")
+    [outcome] = media.index_files(dataset, [{"URI": uri, "Filename": "returns.md"}])
+    assert "not read" in outcome.message, outcome
+    assert "三十天" not in json.dumps([file.record.title for file in media.semantic_query(
+        dataset, query="returned within 30 days", source_uri=None, max_results=10, media_types=["document"])[1]],
+        ensure_ascii=False)

@@ -215,8 +215,12 @@ def test_list_index_documents_pages_and_filters(api: Api, mixed_dir: Path) -> No
     assert finished["TotalCount"] == 4 and len(finished["Documents"]) == 3
     assert all(document["Status"] == "FINISH" for document in finished["Documents"])
 
-    named = api.list_documents(index_id, DocumentName="refund").data
+    named = api.list_documents(index_id, DocumentName="refund", EnableNameLike=True).data
     assert [document["Name"] for document in named["Documents"]] == ["refund-policy.txt"]
+    # Without EnableNameLike (default false, as documented) the name must match exactly.
+    assert api.list_documents(index_id, DocumentName="refund").data["Documents"] == []
+    exact = api.list_documents(index_id, DocumentName="refund-policy.txt").data
+    assert [document["Name"] for document in exact["Documents"]] == ["refund-policy.txt"]
 
     assert_error(api.list_documents(index_id, DocumentStatus="DONE"), 400, "Index.InvalidParameter",
                  field="DocumentStatus")

@@ -180,7 +180,7 @@ def a_state(t: Tenants) -> dict[str, Any]:
                                                   "MediaTypes": ALL_MEDIA_TYPES}))["Files"],
     }
     state["data_center"] = {
-        "files": api.get(f"/{WS_A}/datacenter/files", {"MaxResults": 200}).data,
+        "files": api.get(f"/{WS_A}/datacenter/files", {"CategoryId": t.a_category, "MaxResults": 200}).data,
         "categories": api.post(f"/{WS_A}/datacenter/categories", {}).data,
         "file": api.get(f"/{WS_A}/datacenter/file/{t.a_file}").data,
     }
@@ -594,8 +594,8 @@ def _delete_file(t: Tenants) -> list[Probe]:
 
 
 def _list_file(t: Tenants) -> list[Probe]:
-    return [Probe("ListFile", {}, 200, check=empty("FileList")),
-            Probe("ListFile", {"FileIds": [t.a_file]}, 200, check=empty("FileList")),
+    return [Probe("ListFile", {"CategoryId": "default"}, 200, check=empty("FileList")),
+            Probe("ListFile", {"CategoryId": "default", "FileIds": [t.a_file]}, 200, check=empty("FileList")),
             Probe("ListFile", {"CategoryId": t.a_category}, 404)]
 
 

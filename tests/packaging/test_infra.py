@@ -179,9 +179,20 @@ def test_policies_are_least_privilege() -> None:
     assert [name for name in FUNCTIONS if "dynamodb:PutItem" in actions[name] and name in READ_ONLY] == ["Retrieve"]
     assert {name for name in FUNCTIONS if "states:StartExecution" in actions[name]} == {
         "SubmitIndexJob", "SubmitIndexAddDocumentsJob", "CreateBinding", "api_handler"}
-    # Data-center files: only ApplyFileUploadLease presigns uploads; reading and deleting them is for the few that do.
-    assert {name for name in FUNCTIONS if "s3:PutObject" in actions[name]} == {"ApplyFileUploadLease", "api_handler"}
-    assert {name for name in FUNCTIONS if "s3:DeleteObject" in actions[name]} == {"DeleteFile", "api_handler"}
+    # Data-center files: ApplyFileUploadLease may only presign uploads (under uploads/), AddFile move them to files/,
+    # DeleteFile delete files; the indexers read files/ only.
+    def s3_grants(name: str) -> set[tuple[str, str]]:
+        return {(action, resource.rsplit("-*", 1)[-1]) for statement in _policy_file(name)["Statement"]
+                for action in statement["Action"] if action.startswith("s3:")
+                for resource in statement["Resource"] if "datacenter" in resource}
+
+    assert s3_grants("ApplyFileUploadLease") == {("s3:PutObject", "/uploads/*")}
+    assert s3_grants("AddFile") == {("s3:GetObject", "/uploads/*"), ("s3:DeleteObject", "/uploads/*"),
+                                    ("s3:PutObject", "/files/*"), ("s3:ListBucket", "")}
+    assert s3_grants("DeleteFile") == {("s3:DeleteObject", "/files/*")}
+    for indexer in ("SubmitIndexJob", "SubmitIndexAddDocumentsJob", "IndexingTasks"):
+        assert s3_grants(indexer) == {("s3:GetObject", "/files/*"), ("s3:ListBucket", "")}
+    assert s3_grants("OnObjectEvent") == s3_grants("DescribeFile") == set()
     assert actions["DescribeFile"] == actions["GetIndexJobStatus"]  # the catalog alone
     assert {name for name in FUNCTIONS if "sqs:SendMessage" in actions[name]} == {"OnObjectEvent"}
     assert {name for name in FUNCTIONS if "bedrock:Rerank" in actions[name]} == {

@@ -1208,11 +1208,12 @@ def test_a_lease_round_trips_and_is_taken_exactly_once(open_catalog: Callable[[]
     first.put_lease(lease("lease_1"))
     assert second.get_lease("ws1", "lease_1") == lease("lease_1")
     assert second.get_lease("ws2", "lease_1") is None
-    uploaded = dataclasses.replace(lease("lease_1"), uploaded=True)
-    first.put_lease(uploaded)
-    assert second.get_lease("ws1", "lease_1") == uploaded
+    first.put_lease(lease("lease_2"))
+    first.put_lease(lease("lease_3", workspace="ws2"))
+    assert sorted(item.lease_id for item in second.list_leases("ws1")) == ["lease_1", "lease_2"]
     assert [first.take_lease("ws1", "lease_1"), second.take_lease("ws1", "lease_1")] == [True, False]
     assert first.get_lease("ws1", "lease_1") is None
+    assert [item.lease_id for item in second.list_leases("ws1")] == ["lease_2"]
 
 
 def test_files_round_trip_update_in_place_and_list_by_category(catalog: Any) -> None:

@@ -157,7 +157,7 @@ def test_categories_nest_and_only_empty_ones_can_be_deleted(stage: Stage) -> Non
     child = stage.service.add_category(WS, name="保修", category_type="UNSTRUCTURED", parent_id=parent.category_id)
     top = stage.service.list_categories(WS, category_type="UNSTRUCTURED", parent_id=None, name=None)
     assert [c.category_id for c in top] == ["default", parent.category_id]
-    inside = stage.service.list_categories(WS, category_type="UNSTRUCTURED", parent_id=parent.category_id, name="保")
+    inside = stage.service.list_categories(WS, category_type="UNSTRUCTURED", parent_id=parent.category_id, name="保修")
     assert [c.category_id for c in inside] == [child.category_id]
     file = stage.add("warranty.md", TEXT, category_id=child.category_id)
     for category_id in ("default", parent.category_id, child.category_id):
@@ -170,11 +170,42 @@ def test_categories_nest_and_only_empty_ones_can_be_deleted(stage: Stage) -> Non
         stage.service.add_category(WS, name="x", category_type="UNSTRUCTURED", parent_id=parent.category_id)
 
 
-def test_a_workspace_reads_only_its_own_data_center_uris() -> None:
-    policy = SourcePolicy(tenant_prefixes=True)
-    assert policy.allows(WS, file_uri(WS, "file_1"))
-    assert not policy.allows("ws_other", file_uri(WS, "file_1"))
-    assert not SourcePolicy().allows("ws_other", file_uri(WS, "file_1"))
+def test_a_workspace_reads_only_its_own_data_center_uris_and_a_media_project_none() -> None:
+    for policy in (SourcePolicy(tenant_prefixes=True), SourcePolicy()):
+        assert policy.allows(WS, file_uri(WS, "file_1"), workspace=True)
+        assert not policy.allows("ws_other", file_uri(WS, "file_1"), workspace=True)
+        # a media project that happens to be named like the workspace reads nothing of its data center
+        assert not policy.allows(WS, file_uri(WS, "file_1"))
+
+
+def test_addfile_moves_the_upload_out_of_reach_of_its_lease_and_abandoned_uploads_go(stage: Stage) -> None:
+    blobs = stage.service._blobs  # the store under test
+    assert blobs is not None
+    lease = stage.service.apply_upload_lease(WS, "default", category_type="UNSTRUCTURED", file_name="a.md",
+                                             md5=hashlib.md5(TEXT).hexdigest(), size=len(TEXT), endpoint="")
+    stage.upload(lease, TEXT)
+    file = stage.service.add_file(WS, lease_id=lease.lease_id, parser="DASHSCOPE_DOCMIND", category_id="default",
+                                  category_type="UNSTRUCTURED", tags=())
+    assert file.storage_key == f"files/{WS}/{file.file_id}"
+    assert blobs.stat(f"uploads/{WS}/{lease.lease_id}") is None and blobs.stat(file.storage_key).size == len(TEXT)
+    if isinstance(blobs, S3BlobStore):
+        stage.upload(lease, TEXT)  # the presigned URL still works until it expires: it reaches only uploads/
+        assert blobs.get(file.storage_key) == TEXT
+        catalog = stage.service._catalog
+        ttl = catalog._client.describe_time_to_live(TableName="catalog")["TimeToLiveDescription"]
+        assert (ttl["AttributeName"], ttl["TimeToLiveStatus"]) == ("expires", "ENABLED")
+        return
+    # the local stage drops an expired lease's upload when the workspace next asks for a lease
+    abandoned = stage.service.apply_upload_lease(WS, "default", category_type="UNSTRUCTURED", file_name="b.md",
+                                                 md5=hashlib.md5(TEXT).hexdigest(), size=len(TEXT), endpoint="")
+    stage.upload(abandoned, TEXT)
+    stage.clock.now += LEASE_SECONDS + 1
+    stage.service.apply_upload_lease(WS, "default", category_type="UNSTRUCTURED", file_name="c.md",
+                                     md5=hashlib.md5(TEXT).hexdigest(), size=len(TEXT), endpoint="")
+    assert blobs.stat(f"uploads/{WS}/{abandoned.lease_id}") is None
+    with pytest.raises(NotFoundError):
+        stage.service.receive_upload(WS, abandoned.lease_id, TEXT)
+    assert blobs.get(file.storage_key) == TEXT  # files are never swept
 
 
 def test_local_blob_names_never_become_paths(tmp_path: Path) -> None:

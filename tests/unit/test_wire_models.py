@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api import responses
 from chalicelib.api.bailian import (
     CreateIndexRequest,
-    Node,
     RerankConfig,
-    RetrieveData,
     RetrieveRequest,
     SubmitJobRequest,
 )
 from chalicelib.api.common import MAX_BODY_BYTES, decode_json_body, parse_request
 from chalicelib.api.errors import ErrorKind, InvalidParameterError
+from chalicelib.api.responses import ResponseShapeError, check
 from chalicelib.core.filters import Group
 
 # Words that would betray Python internals in a caller-facing message.
@@ -348,26 +348,15 @@ def test_search_filter_errors_carry_the_wire_path() -> None:
 # --- response models --------------------------------------------------------------------------------------------------
 
 
-def test_node_wire_uses_the_documented_keys() -> None:
+def test_the_retrieve_response_shape_holds_the_documented_nodes() -> None:
     metadata = {"doc_id": "doc_1", "title": "阿里云百炼文档", "image_url": ["http://x"], "parent": ""}
-    node = Node(text="阿里云百炼是……", score=0.3, metadata=metadata)
-
-    assert node.wire() == {"Text": "阿里云百炼是……", "Score": 0.3, "Metadata": metadata}
-
-
-def test_retrieve_data_wire_holds_nodes() -> None:
-    data = RetrieveData(nodes=[Node(text="a", score=0.9, metadata={}), Node(text="b", score=0.1, metadata={"k": 1})])
-
-    wire = data.wire()
-
-    assert wire == {
-        "Nodes": [{"Text": "a", "Score": 0.9, "Metadata": {}}, {"Text": "b", "Score": 0.1, "Metadata": {"k": 1}}]
-    }
-    json.dumps(wire)  # plain JSON types only
-
-
-def test_empty_retrieve_data_wire() -> None:
-    assert RetrieveData(nodes=[]).wire() == {"Nodes": []}
+    check("Retrieve", responses.RetrieveData, {"Nodes": [{"Text": "阿里云百炼是……", "Score": 0.3, "Metadata": metadata}]})
+    check("Retrieve", responses.RetrieveData, {"Nodes": []})
+    for wrong in ({"Nodes": [{"Text": "a", "Score": 0.3}]},  # a documented key missing
+                  {"Nodes": [{"Text": "a", "Score": 0.3, "Metadata": {}, "Extra": 1}]},  # an undeclared key
+                  {"Nodes": [{"Text": "a", "Score": "high", "Metadata": {}}]}):  # a key of another type
+        with pytest.raises(ResponseShapeError, match="Retrieve answered outside RetrieveData"):
+            check("Retrieve", responses.RetrieveData, wrong)
 
 
 # --- decode_json_body -------------------------------------------------------------------------------------------------
@@ -497,3 +486,15 @@ def test_submit_job_source_uris_alias() -> None:
 )
 def test_submit_job_rejects_bad_values(payload: dict[str, Any], field: str) -> None:
     assert rejected(payload, SubmitJobRequest).field == field
+
+
+def test_the_suite_checks_every_answer_and_a_drifting_handler_is_a_logged_500() -> None:
+    from dataclasses import replace
+
+    from chalicelib.api.operations import BY_NAME, invoke
+
+    assert responses.checking()  # tests/conftest.py turns the check on for the whole suite
+    drifting = replace(BY_NAME["DeleteIndex"], handler=lambda service, call: {"Id": call.request.index_id, "Oops": 1})
+    answer = invoke(lambda: type("Services", (), {"knowledge_bases": None})(), drifting,
+                    path_params={"WorkspaceId": "ws"}, body={"IndexId": "kb_1"})
+    assert (answer.status, answer.body["Code"]) == (500, "InternalError")
