@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -15,6 +16,8 @@ from chalice import Chalice, IAMAuthorizer, Response
 
 from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc, receive_upload
 from chalicelib.api.operations import Response as Response_
+from chalicelib.core.access_keys import SignedRequest
+from chalicelib.core.acs3 import encode_path_parameter
 from chalicelib.core.events import ObjectEvent, parse_eventbridge_s3
 from chalicelib.settings import service
 
@@ -22,12 +25,20 @@ app = Chalice(app_name="sift")
 # Debug output (tracebacks in responses) only ever on the local stage, and only when asked for.
 app.debug = os.environ.get("SIFT_STAGE", "local") == "local" and os.environ.get("SIFT_DEBUG") == "true"
 
-# Every deployed route requires SigV4-signed requests (AWS_IAM): callers need execute-api:Invoke on it. The
-# authorizer is attached unconditionally, so no stage can be deployed open; `chalice local` cannot check IAM and lets
-# requests through with a warning per request, which is silenced here (the local stage is a laptop's, unauthenticated
-# by design).
+# Deployed routes require SigV4-signed requests (AWS_IAM) unless the stage verifies access keys (below): callers need
+# execute-api:Invoke on them. `chalice local` cannot check IAM and lets requests through with a warning per request,
+# which is silenced here: the local stage authenticates with SIFT_AUTH (none by default, said once at start-up).
 IAM = IAMAuthorizer()
 warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
+# With SIFT_AUTH=accesskey (set when packaging such a stage: `make package` reads it from the stage's config) the
+# routes carry no IAM authorizer and the functions verify the SDKs' signatures themselves: API Gateway gives a Lambda
+# authorizer no body, and the signature covers the body's hash. Any other value keeps the IAM authorizer, so a stage
+# packaged without saying so is never open; a function whose stage expects IAM refuses requests without an IAM
+# identity (chalicelib.core.access_keys.Gate).
+AUTHORIZER = None if os.environ.get("SIFT_AUTH") == "accesskey" else IAM
+if os.environ.get("SIFT_STAGE", "local") == "local" and os.environ.get("SIFT_AUTH", "none") == "none":
+    print("WARNING: SIFT_AUTH=none: the local stage answers every request without authentication "
+          "(SIFT_AUTH=accesskey checks the SDKs' signatures; keys: python -m scripts.keys)", file=sys.stderr)
 
 # Chalice refuses bodies of content types a route does not list; Sift reads the raw body itself and answers a
 # malformed one with the documented error envelope, so every common type is let through.
@@ -36,14 +47,24 @@ _CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urle
 
 def _http_call() -> dict[str, Any]:
     """What ``invoke`` needs of the current HTTP request: the query string (every value of a repeated name), the raw
-    body, its content type, the API version the client named, the host it called and the gateway's request id."""
+    body, its content type, the API version the client named, the host it called, the gateway's request id, and
+    what authentication reads (the signed request; the IAM identity API Gateway authenticated, if any)."""
     request = app.current_request
     assert request is not None, "Chalice sets current_request before calling a view"
     query = request.query_params
     headers = request.headers
+    query_lists = {name: query.getlist(name) for name in query} if query else {}
+    raw = request.raw_body
+    body = raw.encode() if isinstance(raw, str) else raw
+    identity = (request.context or {}).get("identity") or {}
     return {
-        "query_params": {name: query.getlist(name) for name in query} if query else {},
-        "body": request.raw_body if request.raw_body else None,
+        "query_params": query_lists,
+        "signed": SignedRequest(
+            method=request.method, paths=_signed_paths(request.path, request.uri_params or {}), query=query_lists,
+            headers={name.lower(): value for name, value in headers.items()}, body=body or b"",
+        ),
+        "iam_identity": str(identity.get("userArn") or identity.get("caller") or ""),
+        "body": body if body else None,
         "content_type": headers.get("content-type", ""),
         "version": headers.get("x-acs-version", ""),
         "host": headers.get("host", ""),
@@ -51,6 +72,15 @@ def _http_call() -> dict[str, Any]:
         "request_id": (request.context or {}).get("requestId"),
         "lambda_context": app.lambda_context,
     }
+
+
+def _signed_paths(template: str, parameters: dict[str, str]) -> tuple[str, ...]:
+    """The path the SDK signed: the route with its parameters encoded as the SDKs encode them; some SDK paths end in
+    ``/``, which the gateway drops before routing, so both forms are candidates."""
+    path = template
+    for name, value in parameters.items():
+        path = path.replace(f"{{{name}}}", encode_path_parameter(value))
+    return (path,) if path == "/" else (path, f"{path}/")
 
 
 def _respond(result: Response_) -> Response:
@@ -82,13 +112,13 @@ def _lambda_handler(operation: Operation) -> Any:
 
 
 for _operation in OPERATIONS:
-    app.route(_operation.path, methods=[_operation.method], content_types=_CONTENT_TYPES, authorizer=IAM)(
+    app.route(_operation.path, methods=[_operation.method], content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)(
         _http_view(_operation)
     )
     app.lambda_function(name=_operation.name)(_lambda_handler(_operation))
 
 
-@app.route("/", methods=["GET", "POST"], content_types=_CONTENT_TYPES, authorizer=IAM)
+@app.route("/", methods=["GET", "POST"], content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)
 def rpc() -> Response:
     """The IMM family's RPC endpoint, as its official SDKs call it: ``POST /`` with the operation in ``x-acs-action``
     (older signers: ``Action`` and ``Version`` in the query string)."""
@@ -101,7 +131,8 @@ def rpc() -> Response:
     return _respond(invoke_rpc(service, action=action, **call))
 
 
-@app.route("/sift-uploads/{WorkspaceId}/{LeaseId}", methods=["PUT"], content_types=_CONTENT_TYPES, authorizer=IAM)
+@app.route("/sift-uploads/{WorkspaceId}/{LeaseId}", methods=["PUT"], content_types=_CONTENT_TYPES,
+           authorizer=AUTHORIZER)
 def upload(WorkspaceId: str, LeaseId: str) -> Response:
     """Where the local stage's upload leases point (ApplyFileUploadLease): the body is the file. On AWS the leases
     are presigned S3 URLs and this route answers that it takes no uploads."""

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.beir import Dataset, load
+from bench.gateway import iam_authorized
 from chalicelib import composition
 from chalicelib.core.indexing import TextDocument
 from tests.fakes.bedrock import BedrockCall, FakeBedrock
@@ -214,7 +215,7 @@ def dev_stage(dependencies: Dependencies) -> Iterator[Any]:
         try:
             service.cache_clear()
             service()  # built here, from this environment; every request reuses it (tests/api/conftest.py says why)
-            with Client(app, stage_name="dev", project_dir=str(REPO_ROOT)) as client:
+            with iam_authorized(), Client(app, stage_name="dev", project_dir=str(REPO_ROOT)) as client:
                 yield client
         finally:
             composition.AwsClients = original_clients  # type: ignore[misc]

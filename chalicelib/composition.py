@@ -20,6 +20,7 @@ from chalicelib.settings import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from chalicelib.core.access_keys import AccessKeys, Gate, SecretBox
     from chalicelib.core.answer import Answerer
     from chalicelib.core.data_center import BlobStore
     from chalicelib.core.images import ImageQueryEmbedder
@@ -42,6 +43,7 @@ _BEDROCK_CLIENT_CONFIG: dict[str, Any] = {
 }
 
 
+
 class AwsClients:
     """The SDK clients adapters are given, each created on first use (a cold start pays only for what it uses)."""
 
@@ -55,6 +57,12 @@ class AwsClients:
 
         # SigV4 everywhere: data-center upload leases are presigned URLs, and SigV2 presigning is deprecated.
         return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+    @functools.cached_property
+    def kms(self) -> Any:
+        import boto3
+
+        return boto3.client("kms")
 
     @functools.cached_property
     def dynamodb(self) -> Any:
@@ -153,7 +161,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     if runner is not None:  # else both keep running their jobs in-process
         knowledge_bases.job_runner = runner
         media.job_runner = runner
-    return Services(knowledge_bases, media, data_center)
+    return Services(knowledge_bases, media, data_center, build_gate(settings, clients, catalog))
 
 
 def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> StepFunctionsJobRunner | None:
@@ -229,6 +237,38 @@ def build_backend(settings: Settings, clients: AwsClients | None = None) -> Sear
             ef_construction=settings.knn.ef_construction,
         )
     raise ConfigurationError(f"SIFT_BACKEND={settings.backend!r}; choose embedded or opensearch")
+
+
+def build_gate(settings: Settings, clients: AwsClients | None = None, catalog: Catalog | None = None) -> Gate:
+    """Who may call, under ``SIFT_AUTH``."""
+    from chalicelib.core.access_keys import AuthMode, Gate
+
+    mode = AuthMode(settings.auth)
+    keys = build_access_keys(settings, clients, catalog) if mode is AuthMode.ACCESS_KEY else None
+    return Gate(mode, keys)
+
+
+def build_access_keys(
+    settings: Settings, clients: AwsClients | None = None, catalog: Catalog | None = None
+) -> AccessKeys:
+    """The access keys of the stage's catalog, their secrets sealed with KMS (``SIFT_KMS_KEY_ID``) or, without it,
+    the local master key (``SIFT_MASTER_KEY_FILE``)."""
+    from chalicelib import observability
+    from chalicelib.core.access_keys import AccessKeys
+
+    box: SecretBox
+    if settings.kms_key_id:
+        from chalicelib.sealing.kms import KmsBox
+
+        box = KmsBox((clients or AwsClients(settings)).kms, settings.kms_key_id)
+    elif settings.stage == "local":
+        from chalicelib.sealing.master_key import MasterKeyBox
+
+        box = MasterKeyBox(settings.master_key_file)
+    else:
+        raise ConfigurationError("SIFT_AUTH=accesskey on an AWS stage needs SIFT_KMS_KEY_ID (the stack's key)")
+    return AccessKeys(catalog or build_catalog(settings, clients), box,
+                      on_failure=lambda code: observability.annotate(auth_failure=code))
 
 
 def build_blob_store(settings: Settings, clients: AwsClients | None = None) -> BlobStore | None:

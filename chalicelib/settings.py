@@ -60,6 +60,11 @@ class Settings:
     rewriter: str = "local"  # local | bedrock:<Converse model id>: serves conv-rewrite-qwen-1.8b
     tenant_prefixes: bool = False  # sources must lie under s3://<bucket>/<tenant>/ (chalicelib.core.tenancy)
     data_center_bucket: str = ""  # where data-center files live on AWS ("" locally: <data dir>/datacenter)
+    # Who may call (chalicelib.core.access_keys): "none" (the local stage's default: open, with a warning), "iam"
+    # (the AWS stages' default: API Gateway checks SigV4) or "accesskey" (the SDKs' ACS3-HMAC-SHA256 signatures).
+    auth: str = "none"
+    master_key_file: Path = Path("~/.config/sift/master.key")  # seals access-key secrets locally (not in the data dir)
+    kms_key_id: str = ""  # seals them on AWS
     generator: str = "local"  # local (extractive answers, rule-based query parsing) | bedrock:<Converse model id>
     image_embedder: str = ""  # "" (no image index) | bedrock:<multimodal model id>
     image_embedding_dimensions: int = 1024
@@ -125,6 +130,10 @@ class Settings:
             generator=_model(env, "SIFT_GENERATOR", "local", ("local",)),
             tenant_prefixes=_boolean(env, "SIFT_TENANT_PREFIXES"),
             data_center_bucket=env.get("SIFT_DATA_CENTER_BUCKET", "").strip(),
+            auth=_choice(env, "SIFT_AUTH", "none" if env.get("SIFT_STAGE", "local") == "local" else "iam",
+                         ("none", "iam", "accesskey")),
+            master_key_file=Path(env.get("SIFT_MASTER_KEY_FILE", "~/.config/sift/master.key")).expanduser(),
+            kms_key_id=env.get("SIFT_KMS_KEY_ID", "").strip(),
             image_embedder=_model(env, "SIFT_IMAGE_EMBEDDER", "", ("",)),
             image_embedding_dimensions=_integer(env, "SIFT_IMAGE_EMBEDDING_DIMENSIONS", 1024),
             image_fetch_private_hosts=_boolean(env, "SIFT_IMAGE_FETCH_PRIVATE_HOSTS"),

@@ -1,6 +1,9 @@
-"""Create and index the demo knowledge base (WorkspaceId ws_demo, IndexId kb_demo) from examples/docs.
+"""Create and index the demo knowledge base (WorkspaceId ws_demo, IndexId kb_demo) from examples/docs, and print a
+demo access key for it.
 
-Idempotent: unchanged files are skipped, so `make run` re-seeds in a second.
+Idempotent: unchanged files are skipped, so `make run` re-seeds in a second. The demo key is made anew each run (the
+previous one revoked): a secret is shown only when it is created. It is needed once the server runs with
+``SIFT_AUTH=accesskey``; the local stage's default, ``SIFT_AUTH=none``, answers without one.
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from chalicelib.composition import build_service
+from chalicelib.composition import build_access_keys, build_service
+from chalicelib.core.access_keys import AccessKeys, Level
 from chalicelib.settings import Settings
 
 WORKSPACE_ID = "ws_demo"
 INDEX_ID = "kb_demo"
 DOCS = Path(__file__).resolve().parent.parent / "examples" / "docs"
+DEMO_KEY = "demo key (make run)"
 
 
 def main() -> int:
@@ -27,7 +32,19 @@ def main() -> int:
     for document in job.documents:
         print(f"  {document.status:<7} {document.name} {document.message}")
     print(f"demo knowledge base {WORKSPACE_ID}/{INDEX_ID}: job {job.job_id} {job.status.value}")
+    key_id, secret = demo_key(build_access_keys(Settings.from_environment()))
+    print(f"demo access key for {WORKSPACE_ID} (write; needed with SIFT_AUTH=accesskey): "
+          f"AccessKeyId {key_id} AccessKeySecret {secret}")
     return 0 if job.status.value == "COMPLETED" else 1
+
+
+def demo_key(keys: AccessKeys) -> tuple[str, str]:
+    """A new demo key for the demo workspace; the previous demo keys are revoked (their secrets cannot be shown)."""
+    for key in keys.list():
+        if key.description == DEMO_KEY and not key.revoked:
+            keys.revoke(key.key_id)
+    key, secret = keys.create(level=Level.WRITE, workspaces=[WORKSPACE_ID], description=DEMO_KEY)
+    return key.key_id, secret
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ class Access(enum.Enum):
     FILES_DELETE = "files-delete"  # write the catalog, delete data-center files
 
 
+# The access groups of operations that only read: a read key may call them (the documented RAM actions' split).
+READ_ONLY_ACCESS: frozenset[Access] = frozenset({Access.RETRIEVE, Access.QUERY, Access.BROWSE, Access.CATALOG_READ})
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One documented operation: its route, its request and response models, its handler, and its Lambda (size,
@@ -76,3 +80,7 @@ class Operation:
     timeout_s: int = 30
     component: str = "knowledge_bases"
     wire: WireSpec = field(default_factory=WireSpec)
+
+    @property
+    def writes(self) -> bool:
+        return self.access not in READ_ONLY_ACCESS

@@ -35,6 +35,8 @@ _API_VERSIONS = {Family.BAILIAN: "2023-12-29", Family.IMM: "2020-09-30"}
 
 _BAILIAN_CODES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_PARAMETER: "Index.InvalidParameter",
+    ErrorKind.UNAUTHENTICATED: "InvalidAccessKeyId",
+    ErrorKind.FORBIDDEN: "Forbidden.RAM",
     ErrorKind.NOT_FOUND: "Index.NotFound",
     ErrorKind.ALREADY_EXISTS: "Index.AlreadyExists",
     ErrorKind.PAYLOAD_TOO_LARGE: "Index.InvalidParameter",
@@ -45,6 +47,8 @@ _BAILIAN_CODES: dict[ErrorKind, str] = {
 
 _IMM_CODES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_PARAMETER: "InvalidArgument",
+    ErrorKind.UNAUTHENTICATED: "InvalidAccessKeyId",
+    ErrorKind.FORBIDDEN: "Forbidden.RAM",
     ErrorKind.NOT_FOUND: "ResourceNotFound",
     ErrorKind.ALREADY_EXISTS: "ResourceAlreadyExists",
     ErrorKind.PAYLOAD_TOO_LARGE: "InvalidArgument",

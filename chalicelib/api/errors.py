@@ -15,6 +15,8 @@ class ErrorKind(enum.Enum):
     """What went wrong, independent of the API family that reports it."""
 
     INVALID_PARAMETER = 400
+    UNAUTHENTICATED = 401
+    FORBIDDEN = 403
     NOT_FOUND = 404
     ALREADY_EXISTS = 409
     PAYLOAD_TOO_LARGE = 413
@@ -72,6 +74,26 @@ class AlreadyExistsError(ServiceError):
         super().__init__(f"The specified resource {resource} already exists: {name}")
         self.resource = resource
         self.name = name
+
+
+class AuthenticationError(ServiceError):
+    """The request's signature does not authenticate it (``code``: which check failed, in the SDKs' vocabulary:
+    ``IncompleteSignature``, ``InvalidAccessKeyId.NotFound``, ``SignatureDoesNotMatch``, …). The message never holds
+    a secret or a signature."""
+
+    kind = ErrorKind.UNAUTHENTICATED
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PermissionDeniedError(ServiceError):
+    """An authenticated key that may not do this: another tenant's workspace or project (whether it exists or not:
+    the answer is the same, so it tells nothing), or a write with a read key."""
+
+    kind = ErrorKind.FORBIDDEN
+    code = "Forbidden.RAM"
 
 
 class PayloadTooLargeError(ServiceError):

@@ -28,6 +28,7 @@ from chalicelib.api.errors import (
 from chalicelib.api.imm_operations import IMM_OPERATIONS
 from chalicelib.api.responses import Shape
 from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
+from chalicelib.core.access_keys import EVERYTHING, SignedRequest, TenantKind
 from chalicelib.core.clock import new_request_id
 from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.knowledge_base import KnowledgeBaseService
@@ -57,6 +58,8 @@ def invoke(
     host: str = "",
     version: str = "",
     endpoint: str = "",
+    signed: SignedRequest | None = None,
+    iam_identity: str = "",
 ) -> Response:
     """Run ``operation``; every outcome, including an unexpected one, is an enveloped response with a status.
 
@@ -67,14 +70,23 @@ def invoke(
     Each call is observed (``chalicelib.observability``): one JSON log line with the RequestId, the request's metrics
     and a trace subsegment. ``lambda_context`` (the Lambda's, when there is one) adds the Lambda request id to the log.
     ``version`` is the API version the client named (``x-acs-version``), if it named one; ``host`` the endpoint it
-    called (IMM errors carry it as ``HostId``), ``endpoint`` its URL (``http://host:port``).
+    called (IMM errors carry it as ``HostId``), ``endpoint`` its URL (``http://host:port``). ``signed`` is what
+    authentication reads of an HTTP request (None for a direct Lambda invocation), ``iam_identity`` the caller API
+    Gateway authenticated with SigV4, if it did: the request is admitted under ``SIFT_AUTH`` before its parameters are
+    read, and its tenant and level are authorized once they are.
     """
     def run() -> Any:
+        # A direct Lambda invocation (no HTTP request) was authorized by IAM's lambda:InvokeFunction already.
+        grant = EVERYTHING if signed is None else service().access.admit(signed, iam_identity=iam_identity)
         if version and version != operation.family.api_version:
             raise InvalidVersionError(version, operation.family.api_version)
         payload = _with_path_parameters(_payload(operation, query_params, body, content_type), path_params)
         workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
         request = parse_request(operation.request_model, payload)
+        if operation.family is Family.BAILIAN:
+            grant.authorize(TenantKind.WORKSPACE, workspace_id, write=operation.writes)
+        else:
+            grant.authorize(TenantKind.PROJECT, str(getattr(request, "project_name", "")), write=operation.writes)
         query = getattr(request, "query", None)
         if isinstance(query, str):  # its size, never its text: queries are the caller's content
             observability.annotate(query_chars=len(query))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core.access_keys import Gate
 from chalicelib.core.data_center import DataCenterService
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.media import MediaService
@@ -19,6 +20,7 @@ class Services:
     knowledge_bases: KnowledgeBaseService
     media: MediaService
     data_center: DataCenterService
+    access: Gate  # who may call (SIFT_AUTH)
 
     def on_object_created(self, uri: str) -> dict[str, Any]:
         indexed = self.knowledge_bases.on_object_created(uri) + self.media.on_object_created(uri)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chalicelib.core.access_keys import AccessKeyCatalog
+
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeBase:
@@ -262,7 +264,7 @@ class DataCenterCatalog(Protocol):
     def delete_file(self, workspace_id: str, file_id: str) -> bool: ...
 
 
-class Catalog(DataCenterCatalog, Protocol):
+class Catalog(DataCenterCatalog, AccessKeyCatalog, Protocol):
     def create_knowledge_base(self, kb: KnowledgeBase) -> None:
         """Raises ``AlreadyExistsError`` when (workspace, index id) or (workspace, name) is taken."""
 

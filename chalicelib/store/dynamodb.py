@@ -18,6 +18,8 @@ keys collide; the last component of a key needs no escaping, since nothing follo
     DC#{ws}             CAT#{category_id}             a data-center category
     DC#{ws}             LEASE#{lease_id}              an upload lease (taken by AddFile; else expired by its TTL)
     DC#{ws}             FILE#{file_id}                a data-center file
+    ACCESSKEYS          KEY#{key_id}                  an access key (its secret sealed)
+    NONCE#{key_id}      {nonce}                       a nonce the key used (expired by its TTL)
 
     gsi1 (sparse):  gsi1pk = "SOURCE",  gsi1sk = "URI#" + source_uri   (only knowledge bases with a source_uri)
                     gsi1pk = "BINDING", gsi1sk = "URI#" + uri          (every binding)
@@ -114,6 +116,7 @@ from chalicelib.api.errors import (
     ServiceUnavailableError,
     ThrottlingError,
 )
+from chalicelib.core.access_keys import AccessKey
 from chalicelib.store.base import (
     Binding,
     Category,
@@ -174,6 +177,7 @@ def create_table(client: Any, table_name: str) -> None:
 # --- keys -------------------------------------------------------------------------------------------------------------
 
 _SOURCE_PARTITION: Final = "SOURCE"
+_ACCESS_KEYS_PK: Final = "ACCESSKEYS"
 _BINDING_PARTITION: Final = "BINDING"  # the GSI partition of bindings: never "SOURCE" (see the module docstring)
 _PROJECT_SK: Final = "PROJECT"
 _DATASET_PREFIX: Final = "DS#"
@@ -671,6 +675,41 @@ class DynamoDbCatalog:
         try:
             self._call(operation, self._client.delete_item, TableName=self._table,
                        Key={"pk": _s(pk), "sk": _s(sk)}, ConditionExpression="attribute_exists(pk)")
+        except _ConditionFailed:
+            return False
+        return True
+
+    # access keys and the nonces they used ---------------------------------------------------------------------------
+
+    def put_access_key(self, key: AccessKey) -> None:
+        item = {"pk": _s(_ACCESS_KEYS_PK), "sk": _s(f"KEY#{key.key_id}"), "type": _s("KEY"),
+                "body": _dump(dataclasses.asdict(key))}
+        self._call("save the access key", self._client.put_item, TableName=self._table, Item=item)
+
+    def get_access_key(self, key_id: str) -> AccessKey | None:
+        item = self._get(_ACCESS_KEYS_PK, f"KEY#{key_id}", "read the access key")
+        return AccessKey(**_known(AccessKey, _body(item))) if item else None
+
+    def list_access_keys(self) -> list[AccessKey]:
+        items = self._query(
+            "list the access keys",
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(_ACCESS_KEYS_PK), ":prefix": _s("KEY#")},
+            ProjectionExpression="body",
+            ConsistentRead=True,
+        )
+        return [AccessKey(**_known(AccessKey, _body(item))) for item in items]
+
+    def use_nonce(self, key_id: str, nonce: str, expires_at: float) -> bool:
+        """A PutItem conditioned on no unexpired item with this nonce (TTL deletion lags by hours, so an expired one
+        may still be there and is overwritten)."""
+        item = {"pk": _s(f"NONCE#{_escape(key_id)}"), "sk": _s(nonce), "type": _s("NONCE"),
+                TIME_TO_LIVE_ATTRIBUTE: {"N": str(int(expires_at))}}
+        try:
+            self._call("record the nonce", self._client.put_item, TableName=self._table, Item=item,
+                       ConditionExpression="attribute_not_exists(pk) OR #expires < :now",
+                       ExpressionAttributeNames={"#expires": TIME_TO_LIVE_ATTRIBUTE},
+                       ExpressionAttributeValues={":now": {"N": str(int(self._clock() // 1_000_000_000))}})
         except _ConditionFailed:
             return False
         return True

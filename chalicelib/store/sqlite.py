@@ -12,10 +12,12 @@ import dataclasses
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from chalicelib.api.errors import AlreadyExistsError
+from chalicelib.core.access_keys import AccessKey
 from chalicelib.store.base import (
     Binding,
     Category,
@@ -64,6 +66,13 @@ CREATE TABLE IF NOT EXISTS files (
     category_id TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (workspace_id, file_id)
 );
 CREATE INDEX IF NOT EXISTS files_by_category ON files (workspace_id, category_id, seq);
+CREATE TABLE IF NOT EXISTS access_keys (
+    key_id TEXT NOT NULL PRIMARY KEY, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    key_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (key_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS bindings (
     project_name TEXT NOT NULL, dataset_name TEXT NOT NULL, uri TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (project_name, dataset_name, uri)
@@ -319,10 +328,39 @@ class SqliteCatalog:
     def delete_file(self, workspace_id: str, file_id: str) -> bool:
         return bool(self._rowcount("DELETE FROM files WHERE workspace_id = ? AND file_id = ?", (workspace_id, file_id)))
 
+    # access keys and the nonces they used ---------------------------------------------------------------------------
+
+    def put_access_key(self, key: AccessKey) -> None:
+        self._execute("INSERT OR REPLACE INTO access_keys VALUES (?, ?)", (key.key_id, _dump(key)))
+
+    def get_access_key(self, key_id: str) -> AccessKey | None:
+        rows = self._execute("SELECT body FROM access_keys WHERE key_id = ?", (key_id,))
+        return AccessKey(**json.loads(rows[0][0])) if rows else None
+
+    def list_access_keys(self) -> list[AccessKey]:
+        return [AccessKey(**json.loads(row[0])) for row in self._execute("SELECT body FROM access_keys")]
+
+    def use_nonce(self, key_id: str, nonce: str, expires_at: float) -> bool:
+        """One transaction: drop expired nonces, then insert this one unless it is there (another process's
+        insert of the same nonce makes this one's a no-op: exactly one caller sees True)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+                inserted = self._db.execute(
+                    "INSERT OR IGNORE INTO nonces VALUES (?, ?, ?)", (key_id, nonce, expires_at)
+                ).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return bool(inserted)
+
     def _rowcount(self, sql: str, parameters: tuple[Any, ...]) -> int:
         with self._lock:
             return self._db.execute(sql, parameters).rowcount
 
 
-def _dump(record: Project | Dataset | Binding | Category | UploadLease | DataCenterFile) -> str:
+def _dump(record: Project | Dataset | Binding | Category | UploadLease | DataCenterFile | AccessKey) -> str:
     return json.dumps(dataclasses.asdict(record), ensure_ascii=False)

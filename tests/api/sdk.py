@@ -34,18 +34,34 @@ ACCESS_KEY_ID = "sift-test-key"
 ACCESS_KEY_SECRET = "sift-test-secret"
 
 
-def _config(endpoint: str) -> Config:
+def _config(endpoint: str, key_id: str, secret: str) -> Config:
     # No retries: a refused request must surface as the error Sift answered, once.
-    return Config(access_key_id=ACCESS_KEY_ID, access_key_secret=ACCESS_KEY_SECRET, endpoint=endpoint,
+    return Config(access_key_id=key_id, access_key_secret=secret, endpoint=endpoint,
                   protocol="http", read_timeout=60_000, connect_timeout=5_000)
 
 
-def bailian_client(endpoint: str) -> BailianClient:
-    return BailianClient(_config(endpoint))
+def bailian_client(endpoint: str, key_id: str = ACCESS_KEY_ID, secret: str = ACCESS_KEY_SECRET) -> BailianClient:
+    return BailianClient(_config(endpoint, key_id, secret))
 
 
-def imm_client(endpoint: str) -> ImmClient:
-    return ImmClient(_config(endpoint))
+def imm_client(endpoint: str, key_id: str = ACCESS_KEY_ID, secret: str = ACCESS_KEY_SECRET) -> ImmClient:
+    return ImmClient(_config(endpoint, key_id, secret))
+
+
+def signed_json(client: BailianClient, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """Sift's JSON form of a knowledge-base operation, signed by the SDK's own generic caller (``call_api``), as a
+    client of an operation the SDK has no method for (a Sift extension such as SourceURIs) would send it."""
+    from alibabacloud_tea_openapi import utils_models
+    from alibabacloud_tea_openapi.exceptions import ClientException
+    from darabonba.runtime import RuntimeOptions
+
+    params = utils_models.Params(action="SiftJson", version="2023-12-29", protocol="HTTP", pathname=path,
+                                 method=method, auth_type="AK", style="ROA", req_body_type="json", body_type="json")
+    try:
+        reply = client.call_api(params, utils_models.OpenApiRequest(body=body), RuntimeOptions())
+    except ClientException as error:
+        return int(error.status_code or 0), error.data
+    return int(reply["statusCode"]), reply["body"]
 
 
 def _free_port() -> int:
@@ -57,7 +73,7 @@ def _free_port() -> int:
 class LocalServer:
     """``chalice local --stage local`` on 127.0.0.1:<free port>, serving ``data_dir`` with the hashing embedder."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, environment: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.endpoint}"
@@ -67,6 +83,7 @@ class LocalServer:
             "SIFT_EMBEDDER": "hashing",
             "SIFT_EMBEDDING_CACHE": "off",
             "PYTHONUNBUFFERED": "1",
+            **(environment or {}),
         }
         chalice = Path(sys.executable).with_name("chalice")
         self._log = log.open("wb")

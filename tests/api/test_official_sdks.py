@@ -26,8 +26,11 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils_models import Params
 from darabonba.runtime import RuntimeOptions
 
+from chalicelib.core.access_keys import AccessKeys, Level
+from chalicelib.sealing.master_key import MasterKeyBox
+from chalicelib.store.sqlite import SqliteCatalog
 from tests.api.conftest import Api
-from tests.api.sdk import LocalServer, bailian_client, imm_client, routed_through
+from tests.api.sdk import LocalServer, bailian_client, imm_client, routed_through, signed_json
 
 WS = "ws_test"
 PROJECT = "travel"
@@ -77,22 +80,34 @@ class Sdk:
     upload: Callable[[str, dict[str, str], bytes], tuple[int, Any]]
 
 
+def _write_key(data_dir: Path, master_key: Path) -> tuple[str, str]:
+    """A write key for the tests' workspaces and project, in the stage's own catalog, sealed with its master key."""
+    keys = AccessKeys(SqliteCatalog(data_dir / "catalog.db"), MasterKeyBox(master_key))
+    key, secret = keys.create(level=Level.WRITE, workspaces=[WS, "ws_other"], projects=[PROJECT])
+    return key.key_id, secret
+
+
 @pytest.fixture(params=["chalice-local", "in-process"])
-def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sdk]:
+def sdk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sdk]:
+    """Both transports with SIFT_AUTH=accesskey: every SDK call below is signed and verified."""
     docs, media = _write_corpus(tmp_path / "corpus")
+    master_key = tmp_path / "keys" / "master.key"
     if request.param == "chalice-local":
-        server = LocalServer(tmp_path / "sift-local", tmp_path / "chalice-local.log")
+        data_dir = tmp_path / "sift-local"
+        key_id, secret = _write_key(data_dir, master_key)
+        server = LocalServer(data_dir, tmp_path / "chalice-local.log",
+                             {"SIFT_AUTH": "accesskey", "SIFT_MASTER_KEY_FILE": str(master_key)})
         try:
-            yield Sdk(bailian_client(server.endpoint), imm_client(server.endpoint), server.post_json, docs, media,
-                      server.upload)
+            bailian = bailian_client(server.endpoint, key_id, secret)
+            yield Sdk(bailian, imm_client(server.endpoint, key_id, secret),
+                      lambda path, body: signed_json(bailian, "POST", path, body), docs, media, server.upload)
         finally:
             server.stop()
         return
+    monkeypatch.setenv("SIFT_AUTH", "accesskey")
+    monkeypatch.setenv("SIFT_MASTER_KEY_FILE", str(master_key))
     api: Api = request.getfixturevalue("api")
-
-    def post_json(path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        reply = api.post(path, body)
-        return reply.status, reply.body
+    key_id, secret = _write_key(api.data_dir, master_key)
 
     def upload(url: str, headers: dict[str, str], data: bytes) -> tuple[int, Any]:
         parts = urllib.parse.urlsplit(url)
@@ -101,7 +116,9 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sdk]:
         return reply.status_code, json.loads(reply.body)
 
     with routed_through(api.client.http) as endpoint:
-        yield Sdk(bailian_client(endpoint), imm_client(endpoint), post_json, docs, media, upload)
+        bailian = bailian_client(endpoint, key_id, secret)
+        yield Sdk(bailian, imm_client(endpoint, key_id, secret),
+                  lambda path, body: signed_json(bailian, "POST", path, body), docs, media, upload)
 
 
 def _nodes(response: Any) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from botocore.stub import ANY, Stubber
 from chalice.test import Client
 from moto import mock_aws
 
+from bench.gateway import iam_authorized
 from chalicelib import composition
 from chalicelib.settings import Settings
 from tests.api.conftest import REPO_ROOT, WS, Api
@@ -157,7 +158,8 @@ def dev_stage(
             patch.setenv(name, value)
         patch.setenv("SIFT_OPENSEARCH_URL", OPENSEARCH_URL)
         patch.setattr(composition, "AwsClients", NetworkFreeClients)
-        with bedrock.runtime_stub, bedrock.agent_stub, stage_app("dev", session) as api:
+        # Stage dev authorizes with IAM: the events get the identity API Gateway adds after checking SigV4.
+        with iam_authorized(), bedrock.runtime_stub, bedrock.agent_stub, stage_app("dev", session) as api:
             yield api
 
 

@@ -1,0 +1,1 @@
+"""Sealing access-key secrets for storage (``chalicelib.core.access_keys.SecretBox``): a local master key or KMS."""
