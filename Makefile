@@ -44,10 +44,12 @@ bench-cost: install
 
 # The Lambda deployment package and the SAM template of an AWS stage with the resources of infra/resources.json merged
 # in (regenerate them with `python -m scripts.build_infra`); deploy it with `--parameter-overrides Stage=$(STAGE)`.
+# The stage's SIFT_AUTH decides the routes' authorizer (app.py): IAM, or none where the functions verify access keys.
 STAGE ?= dev
 package: install
 	$(BIN)/python -m scripts.build_infra --check
-	$(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json dist/$(STAGE)
+	SIFT_AUTH=$$($(BIN)/python -m scripts.build_infra --auth $(STAGE)) \
+	  $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json dist/$(STAGE)
 
 clean:
 	rm -rf .sift .bench-cache

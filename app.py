@@ -126,7 +126,11 @@ def rpc() -> Response:
     query: dict[str, list[str]] = call["query_params"]
     request = app.current_request
     assert request is not None
-    action = request.headers.get("x-acs-action") or (query.get("Action") or [""])[-1]
+    named = request.headers.get("x-acs-action", "")
+    queried = (query.get("Action") or [""])[-1]
+    if named and queried and named != queried:  # one request, two operations: neither is taken
+        return _respond(invoke_rpc(service, action=f"{named} or {queried}", **call))
+    action = named or queried
     call["version"] = call["version"] or (query.get("Version") or [""])[-1]
     return _respond(invoke_rpc(service, action=action, **call))
 

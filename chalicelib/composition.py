@@ -139,7 +139,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     indexer = Indexer(backend, embedder, sources, image_embedder=image_embedder)
     from chalicelib.core.tenancy import SourcePolicy
 
-    source_policy = SourcePolicy(tenant_prefixes=settings.tenant_prefixes)
+    source_policy = SourcePolicy(tenant_prefixes=settings.tenant_prefixes, local_files=settings.local_files)
     knowledge_bases = KnowledgeBaseService(
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension,
         image_embedding_model=image_embedder.name if image_embedder else "",

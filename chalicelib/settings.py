@@ -65,6 +65,9 @@ class Settings:
     auth: str = "none"
     master_key_file: Path = Path("~/.config/sift/master.key")  # seals access-key secrets locally (not in the data dir)
     kms_key_id: str = ""  # seals them on AWS
+    # Whether tenants may name the server's own files as sources (file:// or paths): yes on an open local stage, no
+    # with access keys unless the operator says so (SIFT_LOCAL_FILES=true: every key holder may read the server's disk).
+    local_files: bool = True
     generator: str = "local"  # local (extractive answers, rule-based query parsing) | bedrock:<Converse model id>
     image_embedder: str = ""  # "" (no image index) | bedrock:<multimodal model id>
     image_embedding_dimensions: int = 1024
@@ -134,6 +137,7 @@ class Settings:
                          ("none", "iam", "accesskey")),
             master_key_file=Path(env.get("SIFT_MASTER_KEY_FILE", "~/.config/sift/master.key")).expanduser(),
             kms_key_id=env.get("SIFT_KMS_KEY_ID", "").strip(),
+            local_files=_boolean(env, "SIFT_LOCAL_FILES", env.get("SIFT_AUTH") != "accesskey"),
             image_embedder=_model(env, "SIFT_IMAGE_EMBEDDER", "", ("",)),
             image_embedding_dimensions=_integer(env, "SIFT_IMAGE_EMBEDDING_DIMENSIONS", 1024),
             image_fetch_private_hosts=_boolean(env, "SIFT_IMAGE_FETCH_PRIVATE_HOSTS"),
@@ -194,8 +198,8 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _boolean(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "false").lower()
+def _boolean(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name, "true" if default else "false").lower()
     if raw not in ("true", "false"):
         raise ConfigurationError(f"{name}={raw!r}; use true or false")
     return raw == "true"

@@ -81,6 +81,8 @@ class Grant(enum.Enum):
     FILES_ADD = "FilesAdd"  # read an upload, copy it to files/, delete it (AddFile)
     FILES_READ = "FilesRead"  # read data-center files (indexing)
     FILES_DELETE = "FilesDelete"
+    # SIFT_AUTH=accesskey: read keys and record nonces in the catalog, open sealed secrets with the stack's KMS key
+    VERIFY_SIGNATURES = "VerifySignatures"
 
 
 # A grant that includes others: a union keeps only the wider one, so the API handler's policy has no repetitions.
@@ -177,6 +179,9 @@ OTHER_FUNCTIONS: Final[Mapping[str, tuple[Access, LambdaSize, int]]] = {
     TASKS_FUNCTION: (Access(TASKS, SearchAccess.ADMIN), LambdaSize.INDEXING, 900),
 }
 
+# The profiles of the functions that serve no HTTP route (they never verify a signature).
+NOT_ROUTES: Final = frozenset({OBJECT_EVENTS, TASKS})
+
 # Each stage's memory (MB) per Lambda size. 1,769 MB is one full vCPU; 3,008 MB nearly two.
 STAGE_MEMORY: Final[Mapping[str, Mapping[LambdaSize, int]]] = {
     "dev": {LambdaSize.SMALL: 512, LambdaSize.QUERY: 1024, LambdaSize.INDEXING: 2048},
@@ -210,6 +215,8 @@ def api_handler_access(route_functions: Iterable[str]) -> Access:
 TABLE_SUFFIX: Final = "catalog"
 BUCKET_SUFFIX: Final = "documents"  # bucket names end in account and region: they are global
 DATA_CENTER_SUFFIX: Final = "datacenter"
+ACCESS_KEYS_SUFFIX: Final = "access-keys"  # the KMS key (alias) that seals access-key secrets
+ACCESS_KEYS_CONDITION: Final = "VerifiesAccessKeys"  # the stage's SIFT_AUTH is accesskey
 RESULTS_BUCKET_SUFFIX: Final = "job-results"
 DEAD_LETTER_SUFFIX: Final = "object-events-dlq"
 # Logical id -> (ASL file in infra/, state machine name suffix).
@@ -231,6 +238,11 @@ class StageNames:
     embedding_models: tuple[str, ...]
     all_models: tuple[str, ...]
     tracing: bool
+    verifies_signatures: bool = False  # SIFT_AUTH=accesskey: the functions verify the SDKs' signatures
+
+    @property
+    def access_keys_alias(self) -> str:
+        return f"alias/{self.prefix}-{ACCESS_KEYS_SUFFIX}"
 
     @classmethod
     def from_config(cls, app_name: str, stage: str, environment: Mapping[str, str], tracing: bool) -> StageNames:
@@ -242,7 +254,8 @@ class StageNames:
         settings = Settings.from_environment(environment)
         embedding = (settings.embedder, settings.image_embedder)
         every = (*embedding, settings.reranker, *settings.rerank_models.values(), settings.rewriter, settings.generator)
-        return cls(prefix, expected["SIFT_CATALOG_TABLE"], _model_arns(embedding), _model_arns(every), tracing)
+        return cls(prefix, expected["SIFT_CATALOG_TABLE"], _model_arns(embedding), _model_arns(every), tracing,
+                   settings.auth == "accesskey")
 
     def state_machine(self, suffix: str) -> str:
         return f"{self.prefix}-{suffix}"
@@ -321,18 +334,26 @@ def statements(grant: Grant, names: StageNames) -> list[Json]:
                     _statement(f"{sid}List", ["s3:ListBucket"], [files])]
         case Grant.FILES_DELETE:
             return [_statement(sid, ["s3:DeleteObject"], [f"{files}/{FILES_PREFIX}*"])]
+        case Grant.VERIFY_SIGNATURES:
+            return [_statement(f"{sid}Catalog", ["dynamodb:GetItem", "dynamodb:PutItem"], [table]),
+                    {**_statement(f"{sid}Secrets", ["kms:Decrypt"], ["arn:aws:kms:*:*:key/*"]),
+                     "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": names.access_keys_alias}}}]
         case Grant.DEAD_LETTERS:
             return [_statement(sid, ["sqs:SendMessage"], [f"arn:aws:sqs:*:*:{names.prefix}-{DEAD_LETTER_SUFFIX}"])]
     raise AssertionError(grant)
 
 
 def policy_document(profile: Profile, names: StageNames) -> Json:
-    """Logs (and traces) for every function, then the statements of the profile's grants."""
+    """Logs (and traces) for every function, then the statements of the profile's grants; on a stage that verifies
+    access keys, every function that serves HTTP routes verifies signatures too."""
     common = [_statement("Logs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                          ["arn:aws:logs:*:*:log-group:/aws/lambda/*"])]
     if names.tracing:  # X-Ray has no resource-level permissions
         common.append(_statement("Traces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]))
-    ordered = [grant for grant in Grant if grant in profile.grants]
+    grants = set(profile.grants)
+    if names.verifies_signatures and profile not in NOT_ROUTES:
+        grants.add(Grant.VERIFY_SIGNATURES)
+    ordered = [grant for grant in Grant if grant in grants]
     return {"Version": "2012-10-17",
             "Statement": [*common, *(item for grant in ordered for item in statements(grant, names))]}
 
@@ -493,7 +514,8 @@ def function_patches(access: Mapping[str, Access], cloudwatch_events: Mapping[st
     for name in access:
         variables: Json = {"SIFT_OPENSEARCH_URL": _get_att("SearchCollection", "CollectionEndpoint"),
                            "SIFT_CATALOG_TABLE": _ref("CatalogTable"),
-                           "SIFT_DATA_CENTER_BUCKET": _ref("DataCenterBucket")}
+                           "SIFT_DATA_CENTER_BUCKET": _ref("DataCenterBucket"),
+                           "SIFT_KMS_KEY_ID": {"Fn::If": [ACCESS_KEYS_CONDITION, _ref("AccessKeysKey"), ""]}}
         if name != TASKS_FUNCTION:  # the machines' definitions name IndexingTasks: a reference back would be a cycle
             variables |= {"SIFT_JOB_RUNNER": "stepfunctions",
                           "SIFT_BATCH_INDEX_STATE_MACHINE": _ref("BatchIndexStateMachine"),
@@ -513,10 +535,37 @@ def function_patches(access: Mapping[str, Access], cloudwatch_events: Mapping[st
     return patches
 
 
+def access_keys_resources(app_name: str) -> Json:
+    """The KMS key that seals access-key secrets, on the stages that verify access keys (``VerifiesAccessKeys``).
+    Retained: without it no stored secret opens. The account administers it; the functions may only decrypt (their
+    policies name it by its alias)."""
+    return {
+        "AccessKeysKey": _retained({
+            "Type": "AWS::KMS::Key",
+            "Condition": ACCESS_KEYS_CONDITION,
+            "Properties": {
+                "Description": _sub(f"{app_name} ${{Stage}}: seals access-key secrets"),
+                "EnableKeyRotation": True,
+                "KeyPolicy": {"Version": "2012-10-17", "Statement": [{
+                    "Sid": "AccountAdministers", "Effect": "Allow",
+                    "Principal": {"AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                    "Action": "kms:*", "Resource": "*"}]},
+            },
+        }),
+        "AccessKeysKeyAlias": {
+            "Type": "AWS::KMS::Alias",
+            "Condition": ACCESS_KEYS_CONDITION,
+            "Properties": {"AliasName": _sub(f"alias/{app_name}-${{Stage}}-{ACCESS_KEYS_SUFFIX}"),
+                           "TargetKeyId": _ref("AccessKeysKey")},
+        },
+    }
+
+
 def template(app_name: str, stages: list[str], access: Mapping[str, Access], asl: Mapping[str, str],
-             cloudwatch_events: Mapping[str, Json]) -> Json:
+             cloudwatch_events: Mapping[str, Json], access_key_stages: frozenset[str] = frozenset()) -> Json:
     """``infra/resources.json``."""
     resources: Json = {
+        **access_keys_resources(app_name),
         "DocumentsBucket": _retained(bucket(app_name, BUCKET_SUFFIX, NotificationConfiguration={
             "EventBridgeConfiguration": {"EventBridgeEnabled": True}})),
         # Read once by FinishJob / CommitReindex; kept a week for a look after a failure. Not the documents bucket:
@@ -551,14 +600,20 @@ def template(app_name: str, stages: list[str], access: Mapping[str, Access], asl
         "ReindexStateMachineArn": _ref("ReindexStateMachine"),
         "ObjectEventsDeadLetterQueueUrl": _ref("ObjectEventsDeadLetters"),
     }
+    conditional_outputs = {"AccessKeysKmsKeyId": (_ref("AccessKeysKey"), ACCESS_KEYS_CONDITION)}
     return {
         "Description": f"{app_name}: Chalice's functions and API plus infra/resources.json (scripts/build_infra.py)",
         "Parameters": {"Stage": {"Type": "String", "AllowedValues": stages,
                                  "Description": "The Chalice stage this template was packaged for"}},
-        "Mappings": {"StageSettings": {stage: {"StandbyReplicas": STANDBY_REPLICAS.get(stage, "ENABLED")}
+        "Mappings": {"StageSettings": {stage: {"StandbyReplicas": STANDBY_REPLICAS.get(stage, "ENABLED"),
+                                               "AccessKeys": "true" if stage in access_key_stages else "false"}
                                        for stage in stages}},
+        "Conditions": {ACCESS_KEYS_CONDITION: {"Fn::Equals": [
+            {"Fn::FindInMap": ["StageSettings", _ref("Stage"), "AccessKeys"]}, "true"]}},
         "Resources": resources,
-        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+        "Outputs": {**{name: {"Value": value} for name, value in outputs.items()},
+                    **{name: {"Value": value, "Condition": condition}
+                       for name, (value, condition) in conditional_outputs.items()}},
     }
 
 
@@ -611,6 +666,14 @@ def lambda_settings(stage: str, name: str, functions: AppFunctions) -> Json:
     return {"lambda_memory_size": memory[size], "lambda_timeout": timeout}
 
 
+def stage_auth(config: Json, stage: str) -> str:
+    """The stage's ``SIFT_AUTH``, as its functions will read it."""
+    if stage not in config["stages"]:
+        raise SystemExit(f"no stage {stage!r} in {CONFIG_PATH.relative_to(ROOT)}")
+    environment = {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
+    return Settings.from_environment(environment).auth
+
+
 def aws_stages(config: Json) -> list[str]:
     """The stages that run on AWS services (the others, ``local``, keep their own IAM settings)."""
     return [name for name, stage in config["stages"].items()
@@ -641,7 +704,8 @@ def generate(config: Json, functions: AppFunctions, asl: Mapping[str, str]) -> d
             settings |= {**lambda_settings(stage, name, functions), "iam_policy_file": filename,
                          "autogen_policy": False}
     outputs[CONFIG_PATH] = render(config)
-    outputs[RESOURCES_PATH] = render(template(app_name, stages, access, asl, functions.cloudwatch_events))
+    verifying = frozenset(stage for stage in stages if stage_auth(config, stage) == "accesskey")
+    outputs[RESOURCES_PATH] = render(template(app_name, stages, access, asl, functions.cloudwatch_events, verifying))
     return outputs
 
 
@@ -668,7 +732,11 @@ def stale_policy_files(outputs: Mapping[Path, str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any do")
+    parser.add_argument("--auth", metavar="STAGE", help="print the stage's SIFT_AUTH (what `make package` packages)")
     args = parser.parse_args(argv)
+    if args.auth:
+        print(stage_auth(json.loads(CONFIG_PATH.read_text()), args.auth))
+        return 0
     outputs = generate(json.loads(CONFIG_PATH.read_text()), AppFunctions.load(), read_asl())
     differing = [path for path, text in outputs.items() if not path.exists() or path.read_text() != text]
     stale = stale_policy_files(outputs)

@@ -17,8 +17,13 @@ _BUCKET_SCHEMES = frozenset({"s3", "oss"})
 
 
 class SourcePolicy:
-    def __init__(self, *, tenant_prefixes: bool = False) -> None:
+    """``local_files``: whether a tenant may name files of the server's own disk (``file://`` or a plain path). True
+    on an open local stage, whose only user is the laptop's owner; False as soon as callers are told apart by access
+    keys, since any of them could otherwise read every other tenant's data (and the server's files)."""
+
+    def __init__(self, *, tenant_prefixes: bool = False, local_files: bool = True) -> None:
         self._tenant_prefixes = tenant_prefixes
+        self._local_files = local_files
 
     @property
     def enforced(self) -> bool:
@@ -31,6 +36,8 @@ class SourcePolicy:
         parsed = urlparse(uri)
         if parsed.scheme == "datacenter":
             return workspace and parsed.netloc == tenant
+        if parsed.scheme in ("", "file") and not self._local_files:
+            return False
         if not self._tenant_prefixes:
             return True
         if parsed.scheme not in _BUCKET_SCHEMES or not parsed.netloc:
@@ -40,6 +47,8 @@ class SourcePolicy:
     def check(self, tenant: str, uri: str, field: str, *, workspace: bool = False) -> None:
         """Refuse (400 on ``field``) a source ``tenant`` may not read."""
         if not self.allows(tenant, uri, workspace=workspace):
+            if urlparse(uri).scheme in ("", "file"):
+                raise InvalidParameterError(field, "cannot name the server's own files on a stage with access keys")
             raise InvalidParameterError(
                 field, f"must lie under s3://<bucket>/{tenant}/ on this deployment: each tenant reads only its prefix"
             )

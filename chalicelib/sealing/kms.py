@@ -1,7 +1,7 @@
 """Secrets sealed with an AWS KMS key (the AWS stages: the stack creates the key, ``SIFT_KMS_KEY_ID``).
 
-Each secret is encrypted under the key with an encryption context that names its purpose, so a ciphertext made for
-something else does not open here. Opened secrets are kept in memory for the life of the container, keyed by their
+Each secret is encrypted under the key with an encryption context that names its purpose and its AccessKeyId, so a
+ciphertext made for something else, or moved to another key's record, does not open here. Opened secrets are kept in memory for the life of the container, keyed by their
 ciphertext: a request costs a catalog read (which also sees revocations at once), not a KMS call.
 """
 
@@ -26,22 +26,24 @@ class KmsBox:
         self._opened: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def seal(self, secret: str) -> str:
+    def seal(self, secret: str, *, key_id: str) -> str:
         try:
-            response = self._kms.encrypt(KeyId=self._key_id, Plaintext=secret.encode(), EncryptionContext=_CONTEXT)
+            response = self._kms.encrypt(KeyId=self._key_id, Plaintext=secret.encode(),
+                                         EncryptionContext=_CONTEXT | {"access-key-id": key_id})
         except (ClientError, BotoCoreError) as exc:
             raise _error("seal", exc) from exc
         return "kms:" + base64.b64encode(response["CiphertextBlob"]).decode()
 
-    def open(self, sealed: str) -> str:
+    def open(self, sealed: str, *, key_id: str) -> str:
         with self._lock:
-            cached = self._opened.get(sealed)
+            cached = self._opened.get(f"{key_id}\x00{sealed}")
         if cached is not None:
             return cached
         if not sealed.startswith("kms:"):
             raise ValueError("not a KMS-sealed secret")
         try:
-            response = self._kms.decrypt(CiphertextBlob=base64.b64decode(sealed[4:]), EncryptionContext=_CONTEXT)
+            response = self._kms.decrypt(CiphertextBlob=base64.b64decode(sealed[4:]),
+                                         EncryptionContext=_CONTEXT | {"access-key-id": key_id})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"InvalidCiphertextException", "IncorrectKeyException"}:
                 raise ValueError("not sealed by this key") from None
@@ -52,7 +54,7 @@ class KmsBox:
         with self._lock:
             if len(self._opened) >= _MAX_CACHED:
                 self._opened.clear()
-            self._opened[sealed] = secret
+            self._opened[f"{key_id}\x00{sealed}"] = secret
         return secret
 
 

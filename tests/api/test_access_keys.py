@@ -255,3 +255,21 @@ def api_with_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pyte
     monkeypatch.setenv("SIFT_MASTER_KEY_FILE", str(tmp_path / "master.key"))
     api: Api = request.getfixturevalue("api")
     return api
+
+
+def test_a_tenant_cannot_name_the_servers_own_files(keys: Keys, tmp_path: Path) -> None:
+    from tests.api.sdk import signed_json
+
+    secret_file = tmp_path / "someone-elses-notes.txt"
+    secret_file.write_text("the other tenant's password is hunter2")
+    for source in (secret_file.as_uri(), str(secret_file)):
+        status, body = signed_json(keys.bailian(keys.writer), "POST", f"/{WS}/index/create",
+                                   {"Name": f"steal-{len(source)}", "SourceURI": source})
+        assert (status, body["Code"]) == (400, "Index.InvalidParameter"), body
+        assert "server's own files" in body["Message"]
+
+
+def test_one_rpc_request_cannot_name_two_operations(api_with_keys: Api) -> None:
+    reply = api_with_keys.client.http.post("/?Action=DeleteFileMeta", headers={
+        "x-acs-action": "GetFileMeta", "content-type": "application/x-www-form-urlencoded"}, body=b"ProjectName=p")
+    assert reply.status_code == 404 and json.loads(reply.body)["Code"] == "InvalidAction.NotFound"

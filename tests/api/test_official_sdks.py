@@ -89,14 +89,15 @@ def _write_key(data_dir: Path, master_key: Path) -> tuple[str, str]:
 
 @pytest.fixture(params=["chalice-local", "in-process"])
 def sdk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sdk]:
-    """Both transports with SIFT_AUTH=accesskey: every SDK call below is signed and verified."""
+    """Both transports with SIFT_AUTH=accesskey: every SDK call below is signed and verified. The SourceURI flows
+    name folders of the test's own disk, which the operator allows with SIFT_LOCAL_FILES=true."""
     docs, media = _write_corpus(tmp_path / "corpus")
     master_key = tmp_path / "keys" / "master.key"
     if request.param == "chalice-local":
         data_dir = tmp_path / "sift-local"
         key_id, secret = _write_key(data_dir, master_key)
-        server = LocalServer(data_dir, tmp_path / "chalice-local.log",
-                             {"SIFT_AUTH": "accesskey", "SIFT_MASTER_KEY_FILE": str(master_key)})
+        server = LocalServer(data_dir, tmp_path / "chalice-local.log", {
+            "SIFT_AUTH": "accesskey", "SIFT_MASTER_KEY_FILE": str(master_key), "SIFT_LOCAL_FILES": "true"})
         try:
             bailian = bailian_client(server.endpoint, key_id, secret)
             yield Sdk(bailian, imm_client(server.endpoint, key_id, secret),
@@ -106,6 +107,7 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
         return
     monkeypatch.setenv("SIFT_AUTH", "accesskey")
     monkeypatch.setenv("SIFT_MASTER_KEY_FILE", str(master_key))
+    monkeypatch.setenv("SIFT_LOCAL_FILES", "true")  # the SourceURI flow reads the test's own folders
     api: Api = request.getfixturevalue("api")
     key_id, secret = _write_key(api.data_dir, master_key)
 

@@ -119,18 +119,27 @@ def test_the_gate_of_each_mode() -> None:
 
 
 def test_the_master_key_box_seals_opens_and_detects_tampering(tmp_path: Path) -> None:
-    box = MasterKeyBox(tmp_path / "cfg" / "master.key")
-    sealed = box.seal("s3cr3t-値")
-    assert "s3cr3t" not in sealed and box.open(sealed) == "s3cr3t-値"
-    assert box.seal("s3cr3t-値") != sealed  # a fresh nonce each time
-    assert oct((tmp_path / "cfg" / "master.key").stat().st_mode & 0o777) == "0o600"
+    path = tmp_path / "cfg" / "master.key"
+    box = MasterKeyBox(path)
+    with pytest.raises(ValueError):  # opening never creates a master key (it would open nothing)
+        box.open("v1:" + "A" * 80, key_id="K1")
+    assert not path.exists()
+    sealed = box.seal("s3cr3t-値", key_id="K1")
+    assert "s3cr3t" not in sealed and box.open(sealed, key_id="K1") == "s3cr3t-値"
+    assert box.seal("s3cr3t-値", key_id="K1") != sealed  # a fresh nonce each time
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
     raw = bytearray(sealed.encode())
     raw[-5] = ord("A") if raw[-5] != ord("A") else ord("B")
     for broken in (bytes(raw).decode(), "v1:AAAA", "plain", sealed[:-8]):
         with pytest.raises(ValueError):
-            box.open(broken)
+            box.open(broken, key_id="K1")
     with pytest.raises(ValueError):
-        MasterKeyBox(tmp_path / "other.key").open(sealed)
+        box.open(sealed, key_id="K2")  # moved to another key's record
+    with pytest.raises(ValueError):
+        MasterKeyBox(tmp_path / "other.key").open(sealed, key_id="K1")
+    path.chmod(0o644)
+    with pytest.raises(PermissionError):
+        MasterKeyBox(path).open(sealed, key_id="K1")
 
 
 def test_the_kms_box_seals_with_the_stacks_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,9 +150,11 @@ def test_the_kms_box_seals_with_the_stacks_key(monkeypatch: pytest.MonkeyPatch) 
         kms = boto3.client("kms")
         key_id = kms.create_key()["KeyMetadata"]["KeyId"]
         box = KmsBox(kms, key_id)
-        sealed = box.seal("s3cr3t")
+        sealed = box.seal("s3cr3t", key_id="K1")
         assert sealed.startswith("kms:") and "s3cr3t" not in sealed
-        assert box.open(sealed) == "s3cr3t" == KmsBox(kms, key_id).open(sealed)
+        assert box.open(sealed, key_id="K1") == "s3cr3t" == KmsBox(kms, key_id).open(sealed, key_id="K1")
+        with pytest.raises(ValueError):
+            KmsBox(kms, key_id).open(sealed, key_id="K2")
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -174,11 +185,11 @@ def test_catalogs_keep_keys_and_accept_each_nonce_once(catalog: Any) -> None:
 
 
 class _PlainBox:
-    def seal(self, secret: str) -> str:
-        return "plain:" + secret
+    def seal(self, secret: str, *, key_id: str) -> str:
+        return f"plain:{key_id}:{secret}"
 
-    def open(self, sealed: str) -> str:
-        return sealed.removeprefix("plain:")
+    def open(self, sealed: str, *, key_id: str) -> str:
+        return sealed.removeprefix(f"plain:{key_id}:")
 
 
 def test_the_keys_command_prints_a_secret_once(store: AccessKeys, capsys: pytest.CaptureFixture[str]) -> None:
@@ -213,3 +224,28 @@ def test_make_runs_demo_key_replaces_the_previous_one(store: AccessKeys) -> None
     second, secret = demo_key(store)
     states = {key.key_id: key.revoked for key in store.list() if key.description == DEMO_KEY}
     assert states == {first: True, second: False} and secret
+
+
+def test_every_x_acs_header_and_a_bodys_content_type_must_be_signed(store: AccessKeys) -> None:
+    key, secret = store.create(level=Level.READ, workspaces=["ws_a"])
+    signed = _sdk_signed(secret, key.key_id, nonce="n-7")
+    for extra in ({"x-acs-action": "DeleteIndex", "x-acs-extra": "1"}, {"x-acs-new": "x"}):
+        headers = {name: value for name, value in signed.headers.items() if name != "x-acs-action"} | extra
+        with pytest.raises(AuthenticationError) as refused:
+            store.authenticate(SignedRequest(**_replace(signed, {"headers": headers})))
+        assert refused.value.code == "IncompleteSignature" and "x-acs-" in refused.value.message
+    with_body = SignedRequest(**_replace(signed, {"headers": {**signed.headers, "content-type": "text/plain"},
+                                                    "body": b"x"}))
+    with pytest.raises(AuthenticationError) as unsigned_type:
+        store.authenticate(with_body)
+    assert "content-type" in unsigned_type.value.message
+
+
+def test_a_lone_surrogate_anywhere_is_a_refusal_not_a_crash(store: AccessKeys) -> None:
+    key, secret = store.create(level=Level.READ, workspaces=["ws_a"])
+    signed = _sdk_signed(secret, key.key_id, nonce="n-8")
+    for changed in ({"headers": {**signed.headers, "x-acs-content-sha256": "\ud800"}},
+                    {"headers": {**signed.headers, "user-agent": "\udc80"}},
+                    {"query": {**signed.query, "Query": ["\ud800"]}}):
+        with pytest.raises(AuthenticationError):
+            store.authenticate(SignedRequest(**_replace(signed, changed)))
