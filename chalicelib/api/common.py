@@ -12,7 +12,7 @@ from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal
 
 from chalicelib.api.errors import InvalidParameterError
-from chalicelib.core.text_values import loads_json
+from chalicelib.core.text_values import is_finite_number, loads_json
 
 # The largest request body any operation accepts; larger bodies are refused before parsing.
 MAX_BODY_BYTES = 1024 * 1024
@@ -89,7 +89,7 @@ def decode_json_text(text: str, field: str) -> Any:
         value = loads_json(text)
     except json.JSONDecodeError as exc:
         raise InvalidParameterError(field, f"is not valid JSON ({exc.msg})") from None
-    except ValueError as exc:  # an over-long integer literal
+    except ValueError as exc:  # an over-long integer literal, a number beyond a double
         raise InvalidParameterError(field, f"is not valid JSON ({exc})") from None
     except RecursionError:  # nested deeper than the parser can go: far beyond MAX_BODY_DEPTH
         raise _too_deep(field) from None
@@ -114,9 +114,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _check_structure(value: object, field: str = "body") -> None:
-    """At most ``MAX_BODY_DEPTH`` levels of containers, and only text that is text: a lone UTF-16 surrogate
-    (``"\\ud800"`` in JSON) decodes to a Python string no response, log line or store can encode, so it is refused here,
-    naming where it is. Iterative, so that checking a deep value cannot itself hit the recursion limit."""
+    """At most ``MAX_BODY_DEPTH`` levels of containers, only finite numbers, and only text that is text: a lone UTF-16
+    surrogate (``"\\ud800"`` in JSON) decodes to a Python string no response, log line or store can encode, so it is
+    refused here, naming where it is. Iterative, so that checking a deep value cannot itself hit the recursion limit."""
     pending: list[tuple[Any, int, str]] = [(value, 1, field if field != "body" else "")]
     while pending:
         item, depth, path = pending.pop()
@@ -128,6 +128,9 @@ def _check_structure(value: object, field: str = "body") -> None:
             if isinstance(child, str):
                 if _SURROGATE.search(child):
                     raise _not_text(child_path)
+            elif isinstance(child, float):
+                if not is_finite_number(child):  # a direct Lambda event: its runtime's parser accepts NaN and 1e309
+                    raise InvalidParameterError(child_path, "must be a finite number (JSON has no NaN or Infinity)")
             elif isinstance(child, dict | list | tuple | Mapping):
                 if depth >= MAX_BODY_DEPTH:
                     raise _too_deep(field)

@@ -34,6 +34,7 @@ from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
 from chalicelib.core.services import Services
+from chalicelib.core.text_values import finite
 from chalicelib.models.base import ChatMessage, RerankMode
 from chalicelib.search.base import DocumentRecord
 from chalicelib.store.base import Job, KnowledgeBase
@@ -126,7 +127,7 @@ def _observed(
         name, family=family.value, request_id=request_id, lambda_context=lambda_context
     ) as telemetry:
         try:
-            response = Response(200, success(family, run(), request_id))
+            response = Response(200, finite(success(family, run(), request_id)))  # never a bare NaN
             telemetry.finish(response.status)
         except ServiceError as error:
             response = Response(error.kind.status, failure(family, error, request_id, host=host))

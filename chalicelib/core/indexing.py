@@ -24,7 +24,7 @@ from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.extraction import ExtractionError, TextBlock, extract
 from chalicelib.models.base import Embedder, ImageEmbedder
 from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
-from chalicelib.sources.base import ObjectSource, SourceError, SourceObject
+from chalicelib.sources.base import ObjectSource, SourceError, SourceMissing, SourceObject
 from chalicelib.store.base import JobDocument, KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,8 @@ class Indexer:
                 prepared = self._prepare_object(kb, uri)
                 if isinstance(prepared, DocumentRecord):  # this version is indexed already
                     unchanged.append(_outcome(prepared))
+                elif isinstance(prepared, JobDocument):  # nothing to write (a read failed; see _prepare_object)
+                    unchanged.append(prepared)
                 else:
                     yield prepared
 
@@ -125,14 +127,27 @@ class Indexer:
                 return source
         raise SourceError(f"No document source can read {uri}")
 
-    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> PreparedDocument | DocumentRecord:
-        """What to write, or the stored record when this version is indexed already."""
+    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> PreparedDocument | DocumentRecord | JobDocument:
+        """What to write; the stored record when this version is indexed already; or, when the object cannot be
+        read, an outcome with nothing to write wherever writing would lose something.
+
+        A failed read never destroys what was indexed before: an indexed copy stays (only a confirmed delete removes
+        it, ``remove_uri``). An object that is confirmed missing and was never indexed leaves no record (a late
+        "created" event for an object deleted since). Any other failure is recorded FAILED with its reason, so that
+        ListIndexDocuments shows it.
+        """
         doc_id = document_id(uri)
         now = utc_now()
         try:
             obj = self._source_for(uri).read(uri)
         except SourceError as exc:
             name = uri.rstrip("/").rsplit("/", 1)[-1]
+            existing = self._backend.get_document(kb.collection, doc_id)
+            if existing is not None and existing.status is not DocumentStatus.FAILED:
+                return JobDocument(doc_id, existing.name, DocumentStatus.FAILED.value,
+                                   f"{exc}; the indexed version is kept")
+            if isinstance(exc, SourceMissing) and existing is None:
+                return JobDocument(doc_id, name, DocumentStatus.FAILED.value, str(exc))
             return PreparedDocument(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [])
         version = _version(obj)
         existing = self._backend.get_document(kb.collection, doc_id)

@@ -7,7 +7,7 @@ import mimetypes
 
 from chalicelib.api.errors import NotFoundError
 from chalicelib.core.data_center import URI_SCHEME, DataCenterService, parse_file_uri
-from chalicelib.sources.base import SourceError, SourceObject
+from chalicelib.sources.base import SourceError, SourceMissing, SourceObject
 
 
 class DataCenterSource:
@@ -27,7 +27,7 @@ class DataCenterSource:
         try:
             file, data = self._files.read(workspace_id, file_id)
         except NotFoundError:
-            raise SourceError(f"File {file_id} is no longer in the data center") from None
+            raise SourceMissing(f"File {file_id} is no longer in the data center") from None
         return SourceObject(
             uri=uri, name=file.file_name, data=data, content_type=mimetypes.guess_type(file.file_name)[0],
             version=file.md5, metadata={"tags": list(file.tags), "category_id": file.category_id},

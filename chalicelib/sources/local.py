@@ -1,13 +1,29 @@
-"""Documents on the local file system (``file://`` URIs or plain paths), for the ``local`` stage."""
+"""Documents on the local file system (``file://`` URIs or plain paths), for the ``local`` stage.
+
+Regular files only (not devices, pipes or sockets: ``/dev/zero`` never ends, a pipe blocks forever), at most
+``MAX_SOURCE_BYTES`` each, at most ``MAX_LISTED_OBJECTS`` under a prefix; any file-system error (a name too long, a
+directory it may not read, a loop) is a ``SourceError`` of that URI, never an exception of the request.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
+import stat
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from chalicelib.sources.base import SIDECAR_SUFFIX, SourceError, SourceObject, is_sidecar, sidecar_attributes
+from chalicelib.sources.base import (
+    MAX_LISTED_OBJECTS,
+    MAX_SOURCE_BYTES,
+    SIDECAR_SUFFIX,
+    SourceError,
+    SourceMissing,
+    SourceObject,
+    is_sidecar,
+    sidecar_attributes,
+)
 
 
 def to_path(uri: str) -> Path:
@@ -25,25 +41,35 @@ class LocalFileSource:
         return uri.startswith("file://") or "://" not in uri
 
     def list(self, prefix_uri: str) -> list[str]:
-        root = to_path(prefix_uri)
-        if root.is_file():
-            return [to_uri(root)]
-        if not root.is_dir():
-            raise SourceError(f"No such file or directory: {prefix_uri}")
-        return sorted(
-            to_uri(path)
-            for path in root.rglob("*")
-            if path.is_file() and not is_sidecar(path.name) and not path.name.startswith(".")
-        )
+        try:
+            root = to_path(prefix_uri)
+            if root.is_file():
+                return [to_uri(root)]
+            if not root.is_dir():
+                raise SourceError(f"No such file or directory: {_shown(prefix_uri)}")
+            found: list[str] = []
+            for path in root.rglob("*"):
+                if path.name.startswith(".") or is_sidecar(path.name) or not path.is_file():
+                    continue
+                if len(found) == MAX_LISTED_OBJECTS:
+                    raise SourceError(f"{_shown(prefix_uri)} holds more than {MAX_LISTED_OBJECTS} files; name a "
+                                      "narrower prefix")
+                found.append(to_uri(path))
+        except OSError as exc:
+            raise SourceError(f"Cannot list {_shown(prefix_uri)}: {exc.strerror or type(exc).__name__}") from None
+        return sorted(found)
 
     def read(self, uri: str) -> SourceObject:
-        path = to_path(uri)
         try:
-            data = path.read_bytes()
+            path = to_path(uri)
+            data = _read_regular_file(path, uri)
+            sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+            metadata = (sidecar_attributes(_read_regular_file(sidecar, to_uri(sidecar)), to_uri(sidecar))
+                        if sidecar.is_file() else {})
+        except FileNotFoundError:
+            raise SourceMissing(f"Cannot read {_shown(uri)}: no such file") from None
         except OSError as exc:
-            raise SourceError(f"Cannot read {uri}: {exc.strerror or exc}") from exc
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-        metadata = sidecar_attributes(sidecar.read_bytes(), to_uri(sidecar)) if sidecar.is_file() else {}
+            raise SourceError(f"Cannot read {_shown(uri)}: {exc.strerror or type(exc).__name__}") from None
         return SourceObject(
             uri=to_uri(path),
             name=path.name,
@@ -52,3 +78,26 @@ class LocalFileSource:
             version=hashlib.sha256(data).hexdigest(),
             metadata=metadata,
         )
+
+
+def _read_regular_file(path: Path, uri: str) -> bytes:
+    """The file's bytes, if it is a regular file of at most ``MAX_SOURCE_BYTES`` (checked before opening: opening a
+    pipe would block). Read through one descriptor, bounded, so a file that grows meanwhile cannot exceed the cap."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(f"Cannot read {_shown(uri)}: not a regular file")
+    if info.st_size > MAX_SOURCE_BYTES:
+        raise SourceError(f"Cannot read {_shown(uri)}: larger than {MAX_SOURCE_BYTES} bytes")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # replaced between the two looks
+            raise SourceError(f"Cannot read {_shown(uri)}: not a regular file")
+        data = handle.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceError(f"Cannot read {_shown(uri)}: larger than {MAX_SOURCE_BYTES} bytes")
+    return data
+
+
+def _shown(uri: str) -> str:
+    """A URI in a message: shortened, so a hostile one cannot fill the answer."""
+    return uri if len(uri) <= 200 else f"{uri[:200]}…"

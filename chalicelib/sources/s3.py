@@ -6,7 +6,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.sources.base import SIDECAR_SUFFIX, SourceError, SourceObject, is_sidecar, sidecar_attributes
+from chalicelib.sources.base import (
+    MAX_SOURCE_BYTES,
+    SIDECAR_SUFFIX,
+    SourceError,
+    SourceMissing,
+    SourceObject,
+    is_sidecar,
+    sidecar_attributes,
+)
 
 # S3 user metadata (x-amz-meta-*) keys Sift reads as document metadata; everything else there is ignored.
 _METADATA_PREFIX = "sift-"
@@ -48,9 +56,16 @@ class S3Source:
         bucket, key = split_uri(uri)
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key)
-            data = response["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
+            if int(response.get("ContentLength", 0)) > MAX_SOURCE_BYTES:
+                raise SourceError(f"Cannot read {uri}: larger than {MAX_SOURCE_BYTES} bytes")
+            data = response["Body"].read(MAX_SOURCE_BYTES + 1)
+        except ClientError as exc:
+            missing = exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}
+            raise (SourceMissing if missing else SourceError)(f"Cannot read {uri}: {_reason(exc)}") from exc
+        except BotoCoreError as exc:
             raise SourceError(f"Cannot read {uri}: {_reason(exc)}") from exc
+        if len(data) > MAX_SOURCE_BYTES:
+            raise SourceError(f"Cannot read {uri}: larger than {MAX_SOURCE_BYTES} bytes")
         metadata: dict[str, Any] = {
             name[len(_METADATA_PREFIX) :]: value
             for name, value in response.get("Metadata", {}).items()

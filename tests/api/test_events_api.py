@@ -201,14 +201,29 @@ def test_add_documents_from_a_missing_bucket_is_400(api: Api, s3_index: str) -> 
     assert "SourceURIs[0]" in reply.body["Message"]
 
 
-def test_event_for_an_object_that_is_gone_records_a_failure(api: Api, s3_index: str) -> None:
-    # Pinned: a Created event whose object was deleted before it was processed leaves a FAILED record behind.
+def test_a_late_created_event_for_an_object_that_is_gone_leaves_no_ghost(api: Api, s3_index: str) -> None:
+    # Issue 12 #3: the event reports the failed read, and no FAILED record is left that nothing would remove.
     result = api.s3_event(CREATED, BUCKET, "docs/vanished.txt")
     assert result["indexed"] == ["FAILED"]
-    [document] = api.documents(s3_index)
-    assert document["Name"] == "vanished.txt" and "NoSuchKey" in document["Message"]
-    # The Deleted event that follows cleans it up.
-    assert api.s3_event(DELETED, BUCKET, "docs/vanished.txt")["removed"] == 1
+    assert api.documents(s3_index) == []
+    assert api.s3_event(DELETED, BUCKET, "docs/vanished.txt")["removed"] == 0
+
+
+def test_a_failed_re_read_keeps_the_indexed_copy(api: Api, s3_index: str) -> None:
+    # Issue 12 #1: index g.txt, delete the object, deliver its Created event again: the document stays as indexed
+    # (only the Deleted event, a confirmed delete, removes it), and Retrieve still finds it.
+    api.s3.put_object(Bucket=BUCKET, Key="docs/g.txt", Body=b"The Larkspur stove boils water in three minutes.")
+    api.s3_event(CREATED, BUCKET, "docs/g.txt")
+    [indexed] = api.documents(s3_index)
+    api.s3.delete_object(Bucket=BUCKET, Key="docs/g.txt")
+    assert api.s3_event(CREATED, BUCKET, "docs/g.txt")["indexed"] == ["FAILED"]
+    [kept] = api.documents(s3_index)
+    assert kept == indexed and kept["Status"] == "FINISH"
+    assert [node["Metadata"]["doc_name"] for node in api.nodes(s3_index, "stove boils water")] == ["g.txt"]
+    api.s3.put_object(Bucket=BUCKET, Key="docs/g.txt", Body=b"The Larkspur stove now boils water in two minutes.")
+    api.s3_event(CREATED, BUCKET, "docs/g.txt")  # the object is back: indexed again, as it now reads
+    assert "two minutes" in api.nodes(s3_index, "stove boils water")[0]["Text"]
+    assert api.s3_event(DELETED, BUCKET, "docs/g.txt")["removed"] == 1
     assert api.documents(s3_index) == []
 
 
