@@ -498,7 +498,7 @@ class KnowledgeBaseService:
             query = replace(query, images=self._images_for(kb, query.images))
         result = self._retriever.retrieve(kb.collection, query, default_reranker=kb.rerank_model_name)
         if save_history:
-            self._catalog.add_history(
+            self._catalog.add_history(bounded_history(
                 HistoryRecord(
                     request_id=request_id, workspace_id=workspace_id, index_id=index_id, query=query.text,
                     rewritten_query=result.query, request=dict(request or {}),
@@ -506,7 +506,7 @@ class KnowledgeBaseService:
                            for item in result.chunks],
                     created_at=utc_now(),
                 )
-            )
+            ))
         return result
 
     def retrieve_conversation(
@@ -548,6 +548,40 @@ class InProcessJobRunner:
 
     def start_reindex(self, job: Job, kb: KnowledgeBase) -> None:
         self._service.run_reindex(job)
+
+
+# A history record is kept within this many bytes of JSON, on either catalog (a DynamoDB item holds 400 KB in all).
+HISTORY_BUDGET: Final = 200_000
+HISTORY_TEXT_CHARS: Final = (2_000, 200)  # the cuts tried in turn
+
+
+def bounded_history(record: HistoryRecord) -> HistoryRecord:
+    """The record as stored: unchanged when it fits ``HISTORY_BUDGET``; else its texts — the query, the rewritten
+    query and every string of the stored request (the long ones are the query and the conversation) — are cut to
+    2,000 characters, then to 200 if that is not enough, and ``extra["truncated"]`` says so; a request that still does
+    not fit (very many parameters or items) is stored as ``{"truncated": true}``. The nodes are kept whole."""
+    if _json_bytes(dataclasses.asdict(record)) <= HISTORY_BUDGET:
+        return record
+    for limit in HISTORY_TEXT_CHARS:
+        cut_down = replace(record, query=_cut(record.query, limit), rewritten_query=_cut(record.rewritten_query, limit),
+                           request=_cut(dict(record.request), limit), extra={**record.extra, "truncated": True})
+        if _json_bytes(dataclasses.asdict(cut_down)) <= HISTORY_BUDGET:
+            return cut_down
+    return replace(cut_down, request={"truncated": True})
+
+
+def _cut(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return value[:limit]
+    if isinstance(value, list):
+        return [_cut(item, limit) for item in value]
+    if isinstance(value, dict):
+        return {key: _cut(item, limit) for key, item in value.items()}
+    return value
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, default=str).encode())
 
 
 def job_counts(outcomes: Iterable[JobDocument]) -> dict[str, int]:

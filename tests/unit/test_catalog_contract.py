@@ -1238,3 +1238,21 @@ def test_a_knowledge_base_keeps_its_data_center_sources(catalog: Catalog) -> Non
     catalog.create_knowledge_base(sourced)
     assert catalog.get_knowledge_base("ws1", "kb1") == sourced
     assert catalog.get_knowledge_base("ws1", "kb1").document_ids == ("file_1", "file_2")
+
+
+def test_a_huge_retrieve_history_is_stored_within_the_item_limit(catalog: Catalog) -> None:
+    # Issue 12 #11: a 20,000-character CJK query with 100 × 1,000-character history messages made a history item over
+    # DynamoDB's 400 KB limit, a 500 on dev/prod. The record is bounded before any catalog sees it.
+    from chalicelib.core.knowledge_base import HISTORY_BUDGET, bounded_history
+
+    query = "杭州门店几点关门" * 2_500
+    request = {"IndexId": "kb1", "Query": query,
+               "QueryHistory": [{"role": "user", "content": "历" * 1_000} for _ in range(100)]}
+    record = bounded_history(dataclasses.replace(history("r-huge"), query=query, request=request))
+    assert record.extra == {"truncated": True} and query.startswith(record.query) and len(record.query) <= 2_000
+    assert len(json.dumps(dataclasses.asdict(record), ensure_ascii=False).encode()) <= HISTORY_BUDGET
+    catalog.add_history(record)
+    [stored], total = catalog.list_history("ws1", "kb1", offset=0, limit=10)
+    assert total == 1 and stored.query == record.query and len(stored.request["QueryHistory"]) == 100
+    small = history("r-small")
+    assert bounded_history(small) is small

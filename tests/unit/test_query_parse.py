@@ -3,7 +3,6 @@ free text that remains. ``now`` is fixed: Wednesday 2024-05-15 10:30 unless a ca
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -361,13 +360,11 @@ def test_pure() -> None:
     )
 
 
-def test_fast_with_a_large_vocabulary() -> None:
+def test_exact_with_a_large_vocabulary() -> None:
+    # Correctness only: how fast a parse is belongs to bench/, not to a timed assertion a loaded machine can fail.
     places = frozenset(f"测试{i}号街道" for i in range(3000)) | {f"Street {i}, Town {i} District" for i in range(2000)}
     labels = frozenset(f"标签{i}" for i in range(2000)) | frozenset(f"label {i}" for i in range(2000))
     vocabulary = Vocabulary(labels | {"风景"}, places | {"杭州市"})
-    started = time.perf_counter()
     conditions = parse("2023 年杭州的风景 and label 17 near Town 5", vocabulary)
-    elapsed = time.perf_counter() - started
     assert conditions.places == ("杭州", "Town 5")
     assert conditions.labels == ("风景", "label 17")
-    assert elapsed < 1.0  # the matcher is built once per vocabulary; a parse itself takes well under a millisecond
