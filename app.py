@@ -54,8 +54,7 @@ def _http_call() -> dict[str, Any]:
     query = request.query_params
     headers = request.headers
     query_lists = {name: query.getlist(name) for name in query} if query else {}
-    raw = request.raw_body
-    body = raw.encode() if isinstance(raw, str) else raw
+    body = _raw_body(request)
     identity = (request.context or {}).get("identity") or {}
     return {
         "query_params": query_lists,
@@ -72,6 +71,12 @@ def _http_call() -> dict[str, Any]:
         "request_id": (request.context or {}).get("requestId"),
         "lambda_context": app.lambda_context,
     }
+
+
+def _raw_body(request: Any) -> bytes:
+    """The body as sent (Chalice hands a text body over as ``str``)."""
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else (raw or b"")
 
 
 def _signed_paths(template: str, parameters: dict[str, str]) -> tuple[str, ...]:
@@ -142,9 +147,7 @@ def upload(WorkspaceId: str, LeaseId: str) -> Response:
     are presigned S3 URLs and this route answers that it takes no uploads."""
     request = app.current_request
     assert request is not None
-    raw = request.raw_body
-    body = raw.encode() if isinstance(raw, str) else raw
-    return _respond(receive_upload(service, workspace_id=WorkspaceId, lease_id=LeaseId, body=body or None,
+    return _respond(receive_upload(service, workspace_id=WorkspaceId, lease_id=LeaseId, body=_raw_body(request) or None,
                                    request_id=(request.context or {}).get("requestId")))
 
 

@@ -666,12 +666,16 @@ def lambda_settings(stage: str, name: str, functions: AppFunctions) -> Json:
     return {"lambda_memory_size": memory[size], "lambda_timeout": timeout}
 
 
-def stage_auth(config: Json, stage: str) -> str:
-    """The stage's ``SIFT_AUTH``, as its functions will read it."""
+def stage_environment(config: Json, stage: str) -> dict[str, str]:
+    """The environment the stage's functions get: the app-wide variables under the stage's own."""
     if stage not in config["stages"]:
         raise SystemExit(f"no stage {stage!r} in {CONFIG_PATH.relative_to(ROOT)}")
-    environment = {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
-    return Settings.from_environment(environment).auth
+    return {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
+
+
+def stage_auth(config: Json, stage: str) -> str:
+    """The stage's ``SIFT_AUTH``, as its functions will read it."""
+    return Settings.from_environment(stage_environment(config, stage)).auth
 
 
 def aws_stages(config: Json) -> list[str]:
@@ -691,11 +695,13 @@ def generate(config: Json, functions: AppFunctions, asl: Mapping[str, str]) -> d
     stages = aws_stages(config)
     config = copy.deepcopy(config)
     outputs: dict[Path, str] = {}
+    verifying: set[str] = set()
     for stage in stages:
         stage_config = config["stages"][stage]
-        environment = {**config.get("environment_variables", {}), **stage_config["environment_variables"]}
         tracing = bool(stage_config.get("xray", config.get("xray", False)))
-        names = StageNames.from_config(app_name, stage, environment, tracing)
+        names = StageNames.from_config(app_name, stage, stage_environment(config, stage), tracing)
+        if names.verifies_signatures:
+            verifying.add(stage)
         stage_config |= {"autogen_policy": False, "iam_policy_file": policy_file(stage, access[API_HANDLER].profile)}
         for name, item in access.items():
             filename = policy_file(stage, item.profile)
@@ -704,8 +710,8 @@ def generate(config: Json, functions: AppFunctions, asl: Mapping[str, str]) -> d
             settings |= {**lambda_settings(stage, name, functions), "iam_policy_file": filename,
                          "autogen_policy": False}
     outputs[CONFIG_PATH] = render(config)
-    verifying = frozenset(stage for stage in stages if stage_auth(config, stage) == "accesskey")
-    outputs[RESOURCES_PATH] = render(template(app_name, stages, access, asl, functions.cloudwatch_events, verifying))
+    outputs[RESOURCES_PATH] = render(template(app_name, stages, access, asl, functions.cloudwatch_events,
+                                              frozenset(verifying)))
     return outputs
 
 

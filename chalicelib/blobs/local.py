@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobInfo, BlobNotFoundError, UploadTarget
+from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobNotFoundError, UploadTarget
 
 # The local server's route that receives uploads (``app.py``): PUT <endpoint>/sift-uploads/{WorkspaceId}/{LeaseId}.
 UPLOAD_ROUTE = "/sift-uploads/{WorkspaceId}/{LeaseId}"
@@ -49,13 +49,6 @@ class LocalBlobStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-
-    def stat(self, key: str) -> BlobInfo | None:
-        try:
-            data = self._path(key).read_bytes()
-        except FileNotFoundError:
-            return None
-        return BlobInfo(size=len(data), md5=hashlib.md5(data).hexdigest())
 
     def get(self, key: str) -> bytes:
         try:

@@ -1,7 +1,7 @@
 """Data-center files in an S3 bucket (the AWS stages), uploaded by the caller to a presigned PUT URL.
 
 The presigned URL signs ``Content-Type`` and ``Content-MD5``: S3 itself refuses a body whose MD5 is not the one the
-lease declared, and AddFile checks the stored object's size against the lease before making a file of it. Uploads
+lease declared, and AddFile checks the stored object's size and MD5 against the lease before making a file of it. Uploads
 land under ``uploads/``, which the bucket's lifecycle rule (``scripts/build_infra.py``) expires after a day; AddFile
 copies an upload to the file's own key under ``files/``, which nothing expires.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError, ServiceUnavailableError
-from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobInfo, BlobNotFoundError, UploadTarget, content_md5
+from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobNotFoundError, UploadTarget, content_md5
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
@@ -49,15 +49,6 @@ class S3BlobStore:
 
     def receive(self, key: str, data: bytes) -> None:
         raise InvalidParameterError("LeaseId", "on this stage a file is uploaded to its lease's Url, not through Sift")
-
-    def stat(self, key: str) -> BlobInfo | None:
-        try:
-            head = self._call("read the upload", self._s3.head_object, key, Key=key)
-        except BlobNotFoundError:
-            return None
-        etag = str(head.get("ETag", "")).strip('"')
-        # A single-part upload's ETag is its MD5 (SSE-S3 keeps it so); a multipart one's is not, and says "-".
-        return BlobInfo(size=int(head["ContentLength"]), md5=etag.lower() if len(etag) == 32 else None)
 
     def get(self, key: str) -> bytes:
         response = self._call("read the file", self._s3.get_object, key, Key=key)

@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
@@ -112,7 +112,6 @@ class Grant:
     invocation — each already authorized by something else)."""
 
     key: AccessKey | None = None
-    reasons: tuple[str, ...] = field(default_factory=tuple)
 
     def authorize(self, kind: TenantKind, tenant: str, *, write: bool) -> None:
         if self.key is None:

@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 URI_SCHEME: Final = "datacenter://"
 DEFAULT_CATEGORY_ID: Final = "default"  # every workspace has it; ApplyFileUploadLease takes it by this id
 DEFAULT_CATEGORY_NAME: Final = "default"
-CATEGORY_TYPES: Final = ("UNSTRUCTURED", "SESSION_FILE")
 # Where bytes live in the store: uploads by lease until AddFile copies them to the file's own key.
 UPLOADS_PREFIX: Final = "uploads/"
 FILES_PREFIX: Final = "files/"
@@ -59,12 +58,6 @@ class UploadTarget:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class BlobInfo:
-    size: int
-    md5: str | None  # lower-case hex; None when the store cannot tell (a multipart S3 object)
-
-
 class BlobStore(Protocol):
     """The bytes of data-center files: a local directory or an S3 bucket."""
 
@@ -76,8 +69,6 @@ class BlobStore(Protocol):
     def receive(self, key: str, data: bytes) -> None:
         """Store an upload that came through Sift's own upload route (the local stage); ``InternalError`` on a store
         that takes uploads elsewhere."""
-
-    def stat(self, key: str) -> BlobInfo | None: ...
 
     def get(self, key: str) -> bytes:
         """The bytes; ``BlobNotFoundError`` when nothing is stored under ``key``."""
@@ -131,14 +122,13 @@ class DataCenterService:
 
     def add_category(self, workspace_id: str, *, name: str, category_type: str, parent_id: str | None) -> Category:
         if parent_id:
-            self.category(workspace_id, parent_id, "ParentCategoryId")
+            self.category(workspace_id, parent_id)
         category = Category(workspace_id, new_id("cate"), name, category_type, parent_id or "", utc_now())
         self._catalog.create_category(category)
         return category
 
-    def category(self, workspace_id: str, category_id: str, field: str = "CategoryId") -> Category:
-        """The category (``default`` included); a missing one is a 404 naming it. (``field`` names the parameter
-        for messages to come; a 404 names the resource.)"""
+    def category(self, workspace_id: str, category_id: str) -> Category:
+        """The category (``default`` included); a missing one is a 404 naming it."""
         if category_id == DEFAULT_CATEGORY_ID:
             return _default_category(workspace_id)
         category = self._catalog.get_category(workspace_id, category_id)
@@ -152,7 +142,7 @@ class DataCenterService:
         """The categories of one type under one parent (the top level without one), ``default`` first (it takes both
         types); ``name`` keeps those of exactly that name."""
         if parent_id:
-            self.category(workspace_id, parent_id, "ParentCategoryId")
+            self.category(workspace_id, parent_id)
         top = [replace(_default_category(workspace_id), category_type=category_type)] if not parent_id else []
         return [
             category for category in [*top, *self._catalog.list_categories(workspace_id)]
@@ -168,9 +158,8 @@ class DataCenterService:
         files = self._catalog.list_files(workspace_id, category_id=category_id)
         children = [c for c in self._catalog.list_categories(workspace_id) if c.parent_id == category_id]
         if files or children:
-            raise InvalidParameterError(
-                "CategoryId", f"the category holds {len(files)} file(s) and {len(children)} category(ies): delete them first"
-            )
+            raise InvalidParameterError("CategoryId", f"the category holds {len(files)} file(s) and "
+                                        f"{len(children)} category(ies): delete them first")
         self._catalog.delete_category(workspace_id, category_id)
 
     # uploads -----------------------------------------------------------------------------------------------------
@@ -219,7 +208,8 @@ class DataCenterService:
         Everything that can fail runs before the lease is taken (a timeout or a refusal leaves it usable for a
         retry): the checks, the parse, and the copy of the upload to the file's own key, out of reach of the lease's
         URL (which stays usable until it expires) and of the expiry of abandoned uploads. Taking the lease is the one
-        atomic step, so two AddFile calls on one lease make one file, written once, parsed.
+        atomic step, so two AddFile calls on one lease make one file, written once, parsed. The upload is read once:
+        its size and MD5 are checked, and it is parsed, from the same bytes.
         """
         lease = self._live_lease(workspace_id, lease_id)
         if lease.category_id != category_id:
@@ -228,24 +218,25 @@ class DataCenterService:
             raise InvalidParameterError("CategoryType", f"the lease was granted for {lease.category_type}")
         self._check_category(workspace_id, category_id, category_type)  # it may have been deleted since the lease
         blobs = self._require_blobs()
-        stored = blobs.stat(lease.storage_key)
-        if stored is None:
-            raise InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet")
-        _check_upload(lease, stored.size, stored.md5)
-        status, parse_error = self._parse(lease)
+        try:
+            data = blobs.get(lease.storage_key)
+        except BlobNotFoundError:
+            raise _nothing_uploaded() from None
+        _check_upload(lease, len(data), hashlib.md5(data).hexdigest())
+        status, parse_error = _parse(lease.file_name, data)
         file_id = new_id("file")
         file_key = f"{FILES_PREFIX}{workspace_id}/{file_id}"
         try:
             blobs.copy(lease.storage_key, file_key)
-        except BlobNotFoundError:
-            raise InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet") from None
+        except BlobNotFoundError:  # gone between the read and the copy (its lease expired meanwhile)
+            raise _nothing_uploaded() from None
         if not self._catalog.take_lease(workspace_id, lease_id):  # another AddFile took it a moment ago
             blobs.delete(file_key)
             raise NotFoundError("lease", lease_id)
         now = utc_now()
         file = DataCenterFile(
             workspace_id=workspace_id, file_id=file_id, category_id=category_id, category_type=category_type,
-            file_name=lease.file_name, size=stored.size, md5=lease.md5, storage_key=file_key, parser=parser,
+            file_name=lease.file_name, size=len(data), md5=lease.md5, storage_key=file_key, parser=parser,
             status=status.value, created_at=now, updated_at=now, tags=tuple(tags), parse_error=parse_error,
         )
         self._catalog.put_file(file)
@@ -328,16 +319,6 @@ class DataCenterService:
                                         "s ago: apply for a new one")
         return lease
 
-    def _parse(self, lease: UploadLease) -> tuple[FileStatus, str]:
-        """Sift's parser: the extraction the indexer uses, run once now so that DescribeFile can tell the outcome."""
-        try:
-            extract(self._require_blobs().get(lease.storage_key), filename=lease.file_name)
-        except ExtractionError as exc:
-            return FileStatus.PARSE_FAILED, str(exc)
-        except BlobNotFoundError:
-            raise InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet") from None
-        return FileStatus.PARSE_SUCCESS, ""
-
     def _check_category(self, workspace_id: str, category_id: str, category_type: str) -> None:
         """The category exists and takes files of this type (``default`` takes both, as documented)."""
         category = self.category(workspace_id, category_id)
@@ -358,10 +339,23 @@ class DataCenterService:
         return self._blobs
 
 
-def _check_upload(lease: UploadLease, size: int, md5: str | None) -> None:
+def _parse(file_name: str, data: bytes) -> tuple[FileStatus, str]:
+    """Sift's parser: the extraction the indexer uses, run once now so that DescribeFile can tell the outcome."""
+    try:
+        extract(data, filename=file_name)
+    except ExtractionError as exc:
+        return FileStatus.PARSE_FAILED, str(exc)
+    return FileStatus.PARSE_SUCCESS, ""
+
+
+def _nothing_uploaded() -> InvalidParameterError:
+    return InvalidParameterError("LeaseId", "nothing has been uploaded with this lease yet")
+
+
+def _check_upload(lease: UploadLease, size: int, md5: str) -> None:
     if size != lease.size:
         raise InvalidParameterError("SizeInBytes", f"the lease declared {lease.size} bytes; {size} were uploaded")
-    if md5 is not None and md5 != lease.md5:
+    if md5 != lease.md5:
         raise InvalidParameterError("Md5", f"the lease declared {lease.md5}; the upload's MD5 is {md5}")
 
 

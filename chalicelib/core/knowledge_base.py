@@ -210,9 +210,7 @@ class KnowledgeBaseService:
                 uris.extend(self._indexer.list_source(root))
             except SourceError as exc:
                 raise InvalidParameterError(f"SourceURIs[{position}]", str(exc)) from None
-        job = self._new_job(workspace_id, index_id)
-        self._start(job, lambda: self.job_runner.start(job, kb, roots, uris))
-        return self._catalog.get_job(workspace_id, index_id, job.job_id) or job
+        return self._launch(kb, lambda job: self.job_runner.start(job, kb, roots, uris))
 
     def submit_index_job(self, workspace_id: str, index_id: str) -> Job:
         """SubmitIndexJob: index the sources the knowledge base was created with (its files and categories, or its
@@ -229,9 +227,7 @@ class KnowledgeBaseService:
         is the FileId."""
         kb = self.get(workspace_id, index_id)
         uris = self._require_data_center().index_uris(workspace_id, file_ids=file_ids, category_ids=category_ids)
-        job = self._new_job(workspace_id, index_id)
-        self._start(job, lambda: self.job_runner.start(job, kb, uris, uris))
-        return self._catalog.get_job(workspace_id, index_id, job.job_id) or job
+        return self._launch(kb, lambda job: self.job_runner.start(job, kb, uris, uris))
 
     def run_job(self, job: Job, kb: KnowledgeBase, uris: Sequence[str]) -> Job:
         """Index ``uris`` and record the outcome; per-document failures make the job PARTIAL, not FAILED."""
@@ -320,9 +316,7 @@ class KnowledgeBaseService:
                 raise AlreadyExistsError("reindex job", kb.reindex_job_id)
             self.abort_reindex(workspace_id, index_id, kb.reindex_job_id, "taken over by a forced reindex")
             kb = self.get(workspace_id, index_id)
-        job = self._new_job(workspace_id, index_id)
-        self._start(job, lambda: self.job_runner.start_reindex(job, kb))
-        return self._catalog.get_job(workspace_id, index_id, job.job_id) or job
+        return self._launch(kb, lambda job: self.job_runner.start_reindex(job, kb))
 
     def run_reindex(self, job: Job) -> Job:
         """The whole reindex in this process (the in-process runner): begin, index the SourceURI, commit or abort."""
@@ -435,6 +429,12 @@ class KnowledgeBaseService:
         job = Job(new_id("job"), workspace_id, index_id, JobStatus.PENDING, now, now)
         self._catalog.put_job(job)
         return job
+
+    def _launch(self, kb: KnowledgeBase, start: Callable[[Job], None]) -> Job:
+        """Record a PENDING job of ``kb``, start it, and return its record (the in-process runner has finished it)."""
+        job = self._new_job(kb.workspace_id, kb.index_id)
+        self._start(job, lambda: start(job))
+        return self._catalog.get_job(kb.workspace_id, kb.index_id, job.job_id) or job
 
     def _start(self, job: Job, start: Callable[[], None]) -> None:
         """Run ``start``; a job that could not even be started is recorded FAILED before the error goes on."""
