@@ -1,6 +1,7 @@
 """The embedded backend: SQLite is the store of record; tantivy and a numpy matrix are derived search indexes.
 
-Writes go to SQLite first (a transaction per document), then to the derived indexes. Before a search, each derived
+Writes go to SQLite first (a transaction per document), then to the derived indexes, under one writer lock per
+collection that every process on the directory shares (``locks.py``). Before a search, each derived
 index is compared with the collection's SQLite generation and rebuilt when it is missing or behind — after a crash
 between the two writes, after another process wrote, or on a fresh machine that only has the SQLite file.
 """
@@ -25,6 +26,7 @@ from chalicelib.search.base import (
     ScoredChunk,
 )
 from chalicelib.search.embedded.dense import DenseMatrix
+from chalicelib.search.embedded.locks import CollectionLock
 from chalicelib.search.embedded.sparse import SparseIndex
 from chalicelib.search.embedded.store import SqliteStore
 
@@ -46,7 +48,7 @@ class EmbeddedBackend:
         self._store = SqliteStore(directory / "sift.db")
         self._sparse: dict[str, SparseIndex] = {}
         self._dense: dict[str, _DenseSnapshot] = {}
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks: dict[str, CollectionLock] = {}
         self._guard = threading.Lock()
 
     # collections -------------------------------------------------------------------------------------------------
@@ -63,7 +65,7 @@ class EmbeddedBackend:
         self._store.create_collection(collection, dimension, image_dimension)
 
     def delete_collection(self, collection: str) -> None:
-        with self._lock(collection):
+        with self._lock(collection).held():
             self._store.delete_collection(collection)
             self._dense.pop(collection, None)
             self._sparse_index(collection).destroy()
@@ -76,7 +78,7 @@ class EmbeddedBackend:
     ) -> None:
         if not documents:
             return
-        with self._lock(collection):
+        with self._lock(collection).held():
             sparse = self._sparse_index(collection)
             in_sync = sparse.generation == self._store.generation(collection)
             for document, chunks in documents:
@@ -88,7 +90,7 @@ class EmbeddedBackend:
             # Otherwise the next search rebuilds the sparse index from SQLite as a whole.
 
     def delete_document(self, collection: str, doc_id: str) -> bool:
-        with self._lock(collection):
+        with self._lock(collection).held():
             sparse = self._sparse_index(collection)
             in_sync = sparse.generation == self._store.generation(collection)
             removed = self._store.delete_document(collection, doc_id)
@@ -139,7 +141,7 @@ class EmbeddedBackend:
         snapshot = self._dense.get(collection)
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
-        with self._lock(collection):
+        with self._lock(collection).held():
             generation, rows = self._store.chunk_rows(collection)
             dimension = self._store.dimension(collection) or 0
             image_rows = [index for index, row in enumerate(rows) if row.image_vector is not None]
@@ -160,7 +162,7 @@ class EmbeddedBackend:
     def _synced_sparse(self, collection: str) -> SparseIndex:
         sparse = self._sparse_index(collection)
         if sparse.generation != self._store.generation(collection):
-            with self._lock(collection):
+            with self._lock(collection).held():
                 generation, rows = self._store.text_rows(collection)
                 if sparse.generation != generation:
                     sparse.rebuild(rows, generation)
@@ -170,14 +172,21 @@ class EmbeddedBackend:
         with self._guard:
             index = self._sparse.get(collection)
             if index is None:
-                digest = hashlib.sha1(collection.encode()).hexdigest()[:16]
-                index = SparseIndex(self._directory / "tantivy" / digest)
+                index = SparseIndex(self._tantivy_path(collection))
                 self._sparse[collection] = index
             return index
 
-    def _lock(self, collection: str) -> threading.RLock:
+    def _lock(self, collection: str) -> CollectionLock:
+        """The collection's writer lock; its file sits beside the tantivy index, which a rebuild may delete."""
         with self._guard:
-            return self._locks.setdefault(collection, threading.RLock())
+            lock = self._locks.get(collection)
+            if lock is None:
+                lock = CollectionLock(self._tantivy_path(collection).with_suffix(".lock"))
+                self._locks[collection] = lock
+            return lock
+
+    def _tantivy_path(self, collection: str) -> Path:
+        return self._directory / "tantivy" / hashlib.sha1(collection.encode()).hexdigest()[:16]
 
 
 def _image_search(snapshot: _DenseSnapshot, query: RecallQuery, mask: np.ndarray | None) -> list[tuple[int, float]]:
