@@ -3,6 +3,13 @@
 The same object version indexed twice is a no-op; a changed object replaces all of its chunks; a file that cannot be
 read or parsed is recorded with status FAILED and a Reason and never stops the other files of a batch.
 
+Versions are ordered by the source itself, not by the order events arrive in. After writing, the indexer asks the
+source for the object's revision (S3: VersionId or ETag of the object and its sidecar, by HEAD) and compares it with
+the revision it read: a writer that read an older version than the object now has (a slow read finishing after a
+newer one was indexed) reads and writes again; an object deleted meanwhile is removed. So whichever write lands last,
+it is checked against what the source holds after it. (S3's event ``sequencer`` orders events, not reads, and
+local files have none; the revision check covers both.)
+
 Images: in a knowledge base without an image index an image has no text and is recorded EMPTY. With an image index
 it becomes one chunk whose text is its title (file name or metadata title) and whose image vector comes from the
 knowledge base's multimodal model; query images are searched against those vectors.
@@ -17,17 +24,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.api.errors import InternalError
+from chalicelib.api.errors import InternalError, ServiceUnavailableError
 from chalicelib.core.chunking import Chunk, chunk_blocks
 from chalicelib.core.clock import utc_now
 from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.extraction import ExtractionError, TextBlock, extract
 from chalicelib.models.base import Embedder, ImageEmbedder
 from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
-from chalicelib.sources.base import ObjectSource, SourceError, SourceMissing, SourceObject
+from chalicelib.sources.base import ObjectSource, SourceError, SourceMissing, SourceObject, SourceUnavailable
 from chalicelib.store.base import JobDocument, KnowledgeBase
 
 logger = logging.getLogger(__name__)
+
+# How often one call reads an object again that changed while it was being indexed; past that, its outcome is unsettled
+# (an event is then delivered again, and the object's own later events index the newer versions).
+CATCH_UP_ATTEMPTS = 3
 
 # Metadata keys Sift sets on every chunk; a user attribute with one of these names is overridden (README lists them).
 SYSTEM_METADATA_KEYS = frozenset({"doc_id", "doc_name", "title", "hier_title", "file_path", "parent", "position"})
@@ -52,6 +63,21 @@ class PreparedDocument:
     record: DocumentRecord
     chunks: list[Chunk]
     image_vector: list[float] | None = None
+    revision: str = ""  # the source revision the chunks were read at; "" when nothing was read (nothing to check)
+    settled: bool = True  # False: written in place of what a failed read could not give (see JobDocument.settled)
+
+
+class ObjectNotSettled(ServiceUnavailableError):
+    """An object event left an index that may be behind the object (a read failed); the event is to be delivered
+    again — handling an event twice is harmless."""
+
+
+def require_settled(uri: str, outcomes: list[JobDocument]) -> list[JobDocument]:
+    """``outcomes``, once all of them are settled; else ``ObjectNotSettled``."""
+    unsettled = [outcome for outcome in outcomes if not outcome.settled]
+    if unsettled:
+        raise ObjectNotSettled(f"{uri} could not be brought up to date: {unsettled[0].message}")
+    return outcomes
 
 
 def document_id(uri: str) -> str:
@@ -86,8 +112,13 @@ class Indexer:
     def list_source(self, uri: str) -> list[str]:
         return self._source_for(uri).list(uri)
 
-    def index_uris(self, kb: KnowledgeBase, uris: Iterable[str]) -> list[JobDocument]:
-        """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones)."""
+    def index_uris(
+        self, kb: KnowledgeBase, uris: Iterable[str], *, catch_ups: int = CATCH_UP_ATTEMPTS
+    ) -> list[JobDocument]:
+        """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones).
+
+        Every written object is checked against its source afterwards (``settle``); one that changed meanwhile is
+        indexed again, at most ``catch_ups`` times."""
         unchanged: list[JobDocument] = []
 
         def changed() -> Iterator[PreparedDocument]:
@@ -100,16 +131,73 @@ class Indexer:
                 else:
                     yield prepared
 
-        written = self._write_in_batches(kb.collection, changed())
-        return unchanged + written
+        written, moved = self.write_documents(kb.collection, changed())
+        outcomes = unchanged + written
+        if not moved:
+            return outcomes
+        if catch_ups > 0:
+            again = {outcome.doc_id: outcome for outcome in self.index_uris(kb, moved, catch_ups=catch_ups - 1)}
+            return [again.get(outcome.doc_id, outcome) for outcome in outcomes]
+        still_moving = {document_id(uri) for uri in moved}
+        return [_kept_changing(outcome) if outcome.doc_id in still_moving else outcome for outcome in outcomes]
 
     def read(self, uri: str) -> SourceObject:
         """The object at ``uri`` (``SourceError`` when no source can read it)."""
         return self._source_for(uri).read(uri)
 
-    def write_documents(self, collection: str, prepared: Iterable[PreparedDocument]) -> list[JobDocument]:
-        """Embed and write documents prepared by another service (media files), in the same batches."""
-        return self._write_in_batches(collection, prepared)
+    def revision(self, uri: str) -> str | None:
+        """The object's current revision; ``None`` when it is confirmed missing (``SourceError`` when unknown)."""
+        return self._source_for(uri).revision(uri)
+
+    def write_documents(
+        self, collection: str, prepared: Iterable[PreparedDocument]
+    ) -> tuple[list[JobDocument], list[str]]:
+        """Embed and write documents in batches, then check each against its source (``settle``).
+
+        Returns the outcomes and the URIs of the objects that changed after they were read: the caller prepares
+        those again (each service prepares its own kind of document)."""
+        read_at: dict[str, tuple[str, str]] = {}
+
+        def noted() -> Iterator[PreparedDocument]:
+            for item in prepared:
+                if item.revision:
+                    read_at[item.record.doc_id] = (item.record.uri, item.revision)
+                yield item
+
+        outcomes = self._write_in_batches(collection, noted())
+        return self.settle(collection, outcomes, read_at)
+
+    def settle(
+        self, collection: str, outcomes: Sequence[JobDocument], read_at: Mapping[str, tuple[str, str]]
+    ) -> tuple[list[JobDocument], list[str]]:
+        """Compare each written document's revision (``read_at``: doc id → URI and revision read) with its source's.
+
+        The same: settled. Gone: the object was deleted after it was read, perhaps before its delete event was
+        handled, so the copy just written is removed. Different: returned as moved. Unknown (the check failed):
+        the outcome is unsettled; the written copy stays, being the newest this call could read."""
+        settled: list[JobDocument] = []
+        moved: list[str] = []
+        for outcome in outcomes:
+            if outcome.doc_id not in read_at:
+                settled.append(outcome)
+                continue
+            uri, revision = read_at[outcome.doc_id]
+            try:
+                current = self.revision(uri)
+            except SourceError as exc:
+                settled.append(replace(outcome, settled=False,
+                                       message=_joined(outcome.message, f"not confirmed as the current version: {exc}")))
+                continue
+            if current is None:
+                self._backend.delete_document(collection, outcome.doc_id)
+                settled.append(JobDocument(outcome.doc_id, outcome.name, DocumentStatus.FAILED.value,
+                                           "The object was deleted while it was being indexed"))
+            elif current != revision:
+                moved.append(uri)
+                settled.append(outcome)
+            else:
+                settled.append(outcome)
+        return settled, moved
 
     def remove_uri(self, kb: KnowledgeBase, uri: str) -> bool:
         return self._backend.delete_document(kb.collection, document_id(uri))
@@ -134,7 +222,7 @@ class Indexer:
         A failed read never destroys what was indexed before: an indexed copy stays (only a confirmed delete removes
         it, ``remove_uri``). An object that is confirmed missing and was never indexed leaves no record (a late
         "created" event for an object deleted since). Any other failure is recorded FAILED with its reason, so that
-        ListIndexDocuments shows it.
+        ListIndexDocuments shows it, and its outcome is unsettled (a retry may get past it).
         """
         doc_id = document_id(uri)
         now = utc_now()
@@ -143,12 +231,15 @@ class Indexer:
         except SourceError as exc:
             name = uri.rstrip("/").rsplit("/", 1)[-1]
             existing = self._backend.get_document(kb.collection, doc_id)
+            settled = not isinstance(exc, SourceUnavailable)  # a retry may read what this read could not
             if existing is not None and existing.status is not DocumentStatus.FAILED:
                 return JobDocument(doc_id, existing.name, DocumentStatus.FAILED.value,
-                                   f"{exc}; the indexed version is kept")
-            if isinstance(exc, SourceMissing) and existing is None:
+                                   f"{exc}; the indexed version is kept", settled=settled)
+            if isinstance(exc, SourceMissing):  # nothing was indexed of it: no record (an earlier failure's record goes too)
+                if existing is not None:
+                    self._backend.delete_document(kb.collection, doc_id)
                 return JobDocument(doc_id, name, DocumentStatus.FAILED.value, str(exc))
-            return PreparedDocument(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [])
+            return PreparedDocument(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [], settled=settled)
         version = _version(obj)
         existing = self._backend.get_document(kb.collection, doc_id)
         if existing is not None and existing.version == version and existing.status is not DocumentStatus.FAILED:
@@ -157,7 +248,8 @@ class Indexer:
         content_type = obj.content_type or "application/octet-stream"
 
         def failed(reason: str) -> PreparedDocument:
-            return PreparedDocument(_failed(doc_id, obj.name, uri, content_type, len(obj.data), version, reason, created), [])
+            record = _failed(doc_id, obj.name, uri, content_type, len(obj.data), version, reason, created)
+            return PreparedDocument(record, [], revision=obj.revision)
 
         try:
             extracted = extract(obj.data, filename=obj.name, content_type=obj.content_type)
@@ -180,7 +272,7 @@ class Indexer:
             reason="" if chunks else "The file holds no text to index",
             title=extracted.title, metadata=dict(obj.metadata), created_at=created, updated_at=now,
         )
-        return PreparedDocument(record, chunks, image_vector)
+        return PreparedDocument(record, chunks, image_vector, revision=obj.revision)
 
     def _embed_image(self, kb: KnowledgeBase, data: bytes) -> list[float]:
         """The image's vector in the knowledge base's image index; its model must be the configured one."""
@@ -241,7 +333,7 @@ class Indexer:
         for record, _ in written:
             if record.status is DocumentStatus.FAILED:
                 logger.warning("document failed to index", extra={"doc_id": record.doc_id, "reason": record.reason})
-        return [_outcome(record) for record, _ in written]
+        return [replace(_outcome(record), settled=item.settled) for item, (record, _) in zip(batch, written)]
 
 
 def search_text(record: DocumentRecord, chunk: Chunk) -> str:
@@ -286,4 +378,14 @@ def _with_count(record: DocumentRecord, count: int) -> DocumentRecord:
 
 
 def _outcome(record: DocumentRecord) -> JobDocument:
-    return JobDocument(doc_id=record.doc_id, name=record.name, status=record.status.value, message=record.reason)
+    return JobDocument(record.doc_id, record.name, record.status.value, record.reason)
+
+
+def _kept_changing(outcome: JobDocument) -> JobDocument:
+    return replace(outcome, settled=False, message=_joined(
+        outcome.message, f"the object changed {CATCH_UP_ATTEMPTS + 1} times while it was being indexed; an older "
+        "version may be indexed until its later events are handled"))
+
+
+def _joined(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second[:1].upper() + second[1:]

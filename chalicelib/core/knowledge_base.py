@@ -13,7 +13,7 @@ from chalicelib.api.errors import AlreadyExistsError, InternalError, InvalidPara
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
-from chalicelib.core.indexing import Indexer, TextDocument
+from chalicelib.core.indexing import Indexer, TextDocument, require_settled
 from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
 from chalicelib.core.tenancy import SourcePolicy
 from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
@@ -470,11 +470,17 @@ class KnowledgeBaseService:
         return outcomes
 
     def on_object_removed(self, uri: str) -> int:
-        """Remove a deleted object from every knowledge base that holds it; returns how many did."""
+        """Remove a deleted object from every knowledge base that holds it, once the source confirms it is gone (a
+        delete event that arrives after the object was written again indexes the object instead); returns how many
+        removed it."""
         if is_sidecar(uri):
             return len(self.on_object_created(uri))
+        knowledge_bases = self._catalog.knowledge_bases_for_uri(uri)
+        if knowledge_bases and self._indexer.revision(uri) is not None:
+            require_settled(uri, self.on_object_created(uri))
+            return 0
         removed = 0
-        for kb in self._catalog.knowledge_bases_for_uri(uri):
+        for kb in knowledge_bases:
             removed += self._indexer.remove_uri(kb, uri)
             _mirror(kb, lambda building: self._indexer.remove_uri(building, uri))
         return removed

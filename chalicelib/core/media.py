@@ -35,13 +35,13 @@ from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.extraction import ExtractionError, detect_format, extract
 from chalicelib.core.file_fields import described_texts, label_values, objects, place_values
 from chalicelib.core.filters import Group, parse_search_filters
-from chalicelib.core.indexing import Indexer, PreparedDocument, document_id
+from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, PreparedDocument, document_id, require_settled
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
 from chalicelib.core.tenancy import SourcePolicy
 from chalicelib.models.base import QueryRewriter
 from chalicelib.search.base import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
-from chalicelib.sources.base import SourceError, is_sidecar
+from chalicelib.sources.base import SourceError, SourceMissing, SourceUnavailable, is_sidecar
 from chalicelib.store.base import Binding, Catalog, Dataset, JobDocument, Project
 
 # Files a ContextualRetrieval returns at most (the documented response sets no number; README).
@@ -211,26 +211,47 @@ class MediaService:
             dataset = self.get_dataset(binding.project_name, binding.dataset_name)
             existing = self._backend.get_document(dataset.collection, document_id(uri))
             given = dict(existing.attributes) if existing is not None else {}
-            outcomes.extend(self.index_files(dataset, [{**given, "URI": uri}]))
+            outcomes.extend(self.index_files(dataset, [{**given, "URI": uri}], from_event=True))
         return outcomes
 
     def on_object_removed(self, uri: str) -> int:
+        """Remove a deleted object from every bound dataset, once the source confirms it is gone: a delete event
+        that arrives after the object was written again indexes the object instead."""
         if is_sidecar(uri):
             return len(self.on_object_created(uri))
+        bindings = self._catalog.bindings_for_uri(uri)
+        if bindings and self._indexer.revision(uri) is not None:
+            require_settled(uri, self.on_object_created(uri))
+            return 0
         removed = 0
-        for binding in self._catalog.bindings_for_uri(uri):
+        for binding in bindings:
             dataset = self.get_dataset(binding.project_name, binding.dataset_name)
             removed += self._backend.delete_document(dataset.collection, document_id(uri))
         return removed
 
     # file metadata -----------------------------------------------------------------------------------------------
 
-    def index_files(self, dataset: Dataset, files: Sequence[Mapping[str, Any]]) -> list[JobDocument]:
-        """Index each file (``files`` hold the given fields, ``URI`` required); one outcome per file, in order."""
-        prepared = [self._prepare(dataset, given) for given in files]
-        written = self._indexer.write_documents(dataset.collection, prepared)
+    def index_files(
+        self, dataset: Dataset, files: Sequence[Mapping[str, Any]], *, from_event: bool = False,
+        catch_ups: int = CATCH_UP_ATTEMPTS,
+    ) -> list[JobDocument]:
+        """Index each file (``files`` hold the given fields, ``URI`` required); one outcome per file, in order.
+
+        A file whose content changed after it was read is prepared again, at most ``catch_ups`` times."""
+        preparations = [self._prepare(dataset, given, from_event=from_event) for given in files]
+        written, moved = self._indexer.write_documents(
+            dataset.collection, [item for item in preparations if isinstance(item, PreparedDocument)]
+        )
         by_id = {outcome.doc_id: outcome for outcome in written}
-        return [by_id[item.record.doc_id] for item in prepared]
+        if moved:
+            moved_ids = {document_id(uri) for uri in moved}
+            again = [given for given in files if document_id(str(given["URI"])) in moved_ids]
+            if catch_ups > 0:
+                by_id.update((outcome.doc_id, outcome) for outcome in
+                             self.index_files(dataset, again, from_event=from_event, catch_ups=catch_ups - 1))
+            else:
+                by_id.update((doc_id, replace(by_id[doc_id], settled=False)) for doc_id in moved_ids)
+        return [by_id[item.record.doc_id] if isinstance(item, PreparedDocument) else item for item in preparations]
 
     def get_file(self, dataset: Dataset, uri: str) -> MediaFile:
         record = self._backend.get_document(dataset.collection, document_id(uri))
@@ -361,7 +382,12 @@ class MediaService:
 
     # preparation -------------------------------------------------------------------------------------------------
 
-    def _prepare(self, dataset: Dataset, given: Mapping[str, Any]) -> PreparedDocument:
+    def _prepare(
+        self, dataset: Dataset, given: Mapping[str, Any], *, from_event: bool = False
+    ) -> PreparedDocument | JobDocument:
+        """The file's record and elements; or, when its content cannot be read, an outcome with nothing to write
+        wherever writing would lose something: the content indexed before stays (a failed read never destroys it),
+        and an event for an object that is gone and was never indexed leaves no record."""
         uri = str(given["URI"])
         now = utc_now()
         existing = self._backend.get_document(dataset.collection, document_id(uri))
@@ -374,19 +400,35 @@ class MediaService:
         size = int(given["Size"]) if isinstance(given.get("Size"), int) else 0
         version = _given_version(given)
         reason = ""
+        revision = ""
+        settled = True
         if media_type == "document" and not self._sources.allows(dataset.project_name, uri):
             reason = "The content lies outside the project's prefix and was not read; only the metadata is indexed"
         elif media_type == "document":
             try:
                 obj = self._indexer.read(uri)
+                revision = obj.revision
                 extracted = extract(obj.data, filename=filename, content_type=content_type)
-            except (SourceError, ExtractionError) as exc:
+            except SourceError as exc:
+                settled = not isinstance(exc, SourceUnavailable)  # a retry may read what this read could not
+                if existing is not None and existing.reason == "":  # its content was indexed: keep that copy
+                    return JobDocument(existing.doc_id, existing.name, DocumentStatus.FAILED.value,
+                                       f"{exc}; the indexed version is kept", settled=settled)
+                if isinstance(exc, SourceMissing) and from_event:  # gone, and none of its content was indexed
+                    if existing is not None:
+                        self._backend.delete_document(dataset.collection, existing.doc_id)
+                    return JobDocument(document_id(uri), filename, DocumentStatus.FAILED.value, str(exc))
+                reason = f"The content could not be read, only the metadata is indexed: {exc}"
+            except ExtractionError as exc:
                 reason = f"The content could not be read, only the metadata is indexed: {exc}"
             else:
                 size = size or len(obj.data)
                 version = hashlib.sha256(f"{obj.version}\x00{version}".encode()).hexdigest()
                 title = title or extracted.title
                 chunks = chunk_blocks(extracted.blocks, chunk_size=DEFAULT_CHUNK_SIZE, overlap=DEFAULT_OVERLAP)
+        if (settled and existing is not None and existing.version == version and existing.reason == reason
+                and existing.status is DocumentStatus.INDEXED):  # this version, with these fields, is indexed already
+            return JobDocument(existing.doc_id, existing.name, existing.status.value, existing.reason)
         if chunks:
             # The metadata is part of the document: it leads the first element's text, which keeps it findable.
             first = chunks[0]
@@ -407,7 +449,7 @@ class MediaService:
             status=DocumentStatus.INDEXED, reason=reason, title=title, metadata=metadata,
             created_at=existing.created_at if existing else now, updated_at=now, attributes=dict(given),
         )
-        return PreparedDocument(record, chunks)
+        return PreparedDocument(record, chunks, revision=revision, settled=settled)
 
 
 def metadata_text(given: Mapping[str, Any], filename: str) -> str:

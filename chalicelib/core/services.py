@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.core.access_keys import Gate
 from chalicelib.core.data_center import DataCenterService
+from chalicelib.core.indexing import require_settled
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.media import MediaService
 
@@ -23,7 +24,9 @@ class Services:
     access: Gate  # who may call (SIFT_AUTH)
 
     def on_object_created(self, uri: str) -> dict[str, Any]:
-        indexed = self.knowledge_bases.on_object_created(uri) + self.media.on_object_created(uri)
+        """Index the object wherever it belongs; raises ``ObjectNotSettled`` when an index may be left behind the
+        object (a read failed), so that the event fails and is delivered again — handling it twice is harmless."""
+        indexed = require_settled(uri, self.knowledge_bases.on_object_created(uri) + self.media.on_object_created(uri))
         return {"uri": uri, "indexed": [item.status for item in indexed]}
 
     def on_object_removed(self, uri: str) -> dict[str, Any]:

@@ -26,6 +26,11 @@ class SourceMissing(SourceError):
     """The object is not there (S3's NoSuchKey, no such file): a confirmed absence, unlike a failure to read."""
 
 
+class SourceUnavailable(SourceError):
+    """The source did not answer (a network error, throttling, a server error): unlike a bad object, a retry may
+    succeed."""
+
+
 @dataclass(frozen=True, slots=True)
 class SourceObject:
     uri: str
@@ -34,6 +39,9 @@ class SourceObject:
     content_type: str | None
     version: str  # ETag, version id or content hash: unchanged objects keep it
     metadata: Mapping[str, Any] = field(default_factory=dict)  # sidecar attributes over object metadata
+    # What the source says of the object and its sidecar without reading either (``ObjectSource.revision``), taken
+    # before the bytes were read: an indexer compares it after writing to learn whether it wrote the current version.
+    revision: str = ""
 
 
 class ObjectSource(Protocol):
@@ -45,6 +53,10 @@ class ObjectSource(Protocol):
 
     def read(self, uri: str) -> SourceObject:
         """The object with its user metadata; raises ``SourceError`` when it cannot be read."""
+
+    def revision(self, uri: str) -> str | None:
+        """The object's current revision (as ``SourceObject.revision``) without its bytes; ``None`` when the object is
+        confirmed missing; raises ``SourceError`` when the source cannot tell."""
 
 
 def is_sidecar(uri: str) -> bool:

@@ -30,8 +30,17 @@ class DataCenterSource:
             raise SourceMissing(f"File {file_id} is no longer in the data center") from None
         return SourceObject(
             uri=uri, name=file.file_name, data=data, content_type=mimetypes.guess_type(file.file_name)[0],
-            version=file.md5, metadata={"tags": list(file.tags), "category_id": file.category_id},
+            version=file.md5, metadata={"tags": list(file.tags), "category_id": file.category_id}, revision=file.md5,
         )
+
+    def revision(self, uri: str) -> str | None:
+        """A data-center file never changes (a new upload is a new FileId): its MD5 while it exists."""
+        workspace_id, file_id = self._parts(uri)
+        try:
+            file = self._files.file(workspace_id, file_id)
+        except NotFoundError:
+            return None
+        return file.md5
 
     @staticmethod
     def _parts(uri: str) -> tuple[str, str]:

@@ -62,10 +62,13 @@ class LocalFileSource:
     def read(self, uri: str) -> SourceObject:
         try:
             path = to_path(uri)
-            data = _read_regular_file(path, uri)
-            sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-            metadata = (sidecar_attributes(_read_regular_file(sidecar, to_uri(sidecar)), to_uri(sidecar))
-                        if sidecar.is_file() else {})
+            data, revision = _read_regular_file(path, uri)
+            sidecar = _sidecar_path(path)
+            metadata: dict[str, object] = {}
+            sidecar_revision = ""
+            if sidecar.is_file():
+                raw, sidecar_revision = _read_regular_file(sidecar, to_uri(sidecar))
+                metadata = sidecar_attributes(raw, to_uri(sidecar))
         except FileNotFoundError:
             raise SourceMissing(f"Cannot read {_shown(uri)}: no such file") from None
         except OSError as exc:
@@ -77,12 +80,35 @@ class LocalFileSource:
             content_type=mimetypes.guess_type(path.name)[0],
             version=hashlib.sha256(data).hexdigest(),
             metadata=metadata,
+            revision=f"{revision}|{sidecar_revision}",
         )
 
+    def revision(self, uri: str) -> str | None:
+        try:
+            path = to_path(uri)
+            revision = _stat_revision(os.stat(path))
+            sidecar = _sidecar_path(path)
+            sidecar_revision = _stat_revision(os.stat(sidecar)) if sidecar.is_file() else ""
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SourceError(f"Cannot look up {_shown(uri)}: {exc.strerror or type(exc).__name__}") from None
+        return f"{revision}|{sidecar_revision}"
 
-def _read_regular_file(path: Path, uri: str) -> bytes:
-    """The file's bytes, if it is a regular file of at most ``MAX_SOURCE_BYTES`` (checked before opening: opening a
-    pipe would block). Read through one descriptor, bounded, so a file that grows meanwhile cannot exceed the cap."""
+
+def _sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _stat_revision(info: os.stat_result) -> str:
+    """A file's revision without reading it: a rewrite changes its modification time or size, a rename its inode."""
+    return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _read_regular_file(path: Path, uri: str) -> tuple[bytes, str]:
+    """The file's bytes and revision, if it is a regular file of at most ``MAX_SOURCE_BYTES`` (checked before
+    opening: opening a pipe would block). Read through one descriptor, bounded, so a file that grows meanwhile cannot
+    exceed the cap; the revision is taken from that descriptor before reading, so it is never newer than the bytes."""
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
         raise SourceError(f"Cannot read {_shown(uri)}: not a regular file")
@@ -90,12 +116,13 @@ def _read_regular_file(path: Path, uri: str) -> bytes:
         raise SourceError(f"Cannot read {_shown(uri)}: larger than {MAX_SOURCE_BYTES} bytes")
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # replaced between the two looks
+        opened = os.fstat(handle.fileno())
+        if not stat.S_ISREG(opened.st_mode):  # replaced between the two looks
             raise SourceError(f"Cannot read {_shown(uri)}: not a regular file")
         data = handle.read(MAX_SOURCE_BYTES + 1)
     if len(data) > MAX_SOURCE_BYTES:
         raise SourceError(f"Cannot read {_shown(uri)}: larger than {MAX_SOURCE_BYTES} bytes")
-    return data
+    return data, _stat_revision(opened)
 
 
 def _shown(uri: str) -> str:

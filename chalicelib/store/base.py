@@ -82,6 +82,9 @@ class JobDocument:
     name: str
     status: str  # a DocumentStatus value
     message: str = ""
+    # False when the index may be behind the object: a read or the check after the write failed, or the object kept
+    # changing. A retry may settle it (an object event is then failed, so that it is delivered again).
+    settled: bool = True
 
 
 @dataclass(frozen=True, slots=True)

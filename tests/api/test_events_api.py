@@ -172,6 +172,7 @@ def test_object_indexed_into_every_index_that_holds_it(api: Api, s3_index: str) 
 
     assert doc_names(_nodes(api, s3_index, "onboarding")) == ["a.txt"]
     assert doc_names(api.nodes(other, "onboarding", ws="ws_other")) == ["a.txt"]
+    api.s3.delete_object(Bucket=BUCKET, Key="docs/a.txt")
     assert api.s3_event(DELETED, BUCKET, "docs/a.txt")["removed"] == 2
 
 
@@ -223,6 +224,7 @@ def test_a_failed_re_read_keeps_the_indexed_copy(api: Api, s3_index: str) -> Non
     api.s3.put_object(Bucket=BUCKET, Key="docs/g.txt", Body=b"The Larkspur stove now boils water in two minutes.")
     api.s3_event(CREATED, BUCKET, "docs/g.txt")  # the object is back: indexed again, as it now reads
     assert "two minutes" in api.nodes(s3_index, "stove boils water")[0]["Text"]
+    api.s3.delete_object(Bucket=BUCKET, Key="docs/g.txt")
     assert api.s3_event(DELETED, BUCKET, "docs/g.txt")["removed"] == 1
     assert api.documents(s3_index) == []
 

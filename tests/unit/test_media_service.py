@@ -132,6 +132,7 @@ def test_a_binding_indexes_what_is_there_and_follows_changes(
     (folder / "b.txt").write_text("The tea fields of Longjing village.", encoding="utf-8")
     assert [outcome.status for outcome in media.on_object_created((folder / "b.txt").as_uri())] == ["FINISH"]
     assert media.file_count(dataset) == 2
+    (folder / "a.txt").unlink()
     assert media.on_object_removed((folder / "a.txt").as_uri()) == 1
     assert media.file_count(dataset) == 1
     with pytest.raises(InvalidParameterError, match="URI"):
