@@ -14,7 +14,7 @@ from typing import Any
 
 from chalice import Chalice, IAMAuthorizer, Response
 
-from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc, receive_upload
+from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc, receive_upload, refuse_route
 from chalicelib.api.operations import Response as Response_
 from chalicelib.core.access_keys import SignedRequest
 from chalicelib.core.acs3 import encode_path_parameter
@@ -42,7 +42,15 @@ if os.environ.get("SIFT_STAGE", "local") == "local" and os.environ.get("SIFT_AUT
 
 # Chalice refuses bodies of content types a route does not list; Sift reads the raw body itself and answers a
 # malformed one with the documented error envelope, so every common type is let through.
-_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+# Any content type reaches the operation (else Chalice answers 415 outside the envelope): a form body is read as a
+# form, every other body as JSON, and one that is not JSON is a 400 that says so. An upload's body is the file.
+_CONTENT_TYPES = ["*/*"]
+# The methods a path answers that it has no operation for (405 in the envelope). HEAD is left to the gateway: chalice
+# local cannot answer it at all.
+_REFUSED_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+# On the local stage, unknown paths of up to this many segments answer 404 in the envelope (catch-all routes; on AWS
+# API Gateway answers them, see README "Errors outside an operation").
+_LOCAL_CATCH_ALL_DEPTH = 8
 
 
 def _http_call() -> dict[str, Any]:
@@ -149,6 +157,41 @@ def upload(WorkspaceId: str, LeaseId: str) -> Response:
     assert request is not None
     return _respond(receive_upload(service, workspace_id=WorkspaceId, lease_id=LeaseId, body=_raw_body(request) or None,
                                    request_id=(request.context or {}).get("requestId")))
+
+
+def _refusal(name: str, allowed: tuple[str, ...]) -> Any:
+    """A view for the requests no operation takes (see ``refuse_route``): 405 with ``Allow``, or 404."""
+    def view(**_path_params: str) -> Response:
+        request = app.current_request
+        assert request is not None
+        path = request.path
+        if not allowed:  # a catch-all route: the path as sent says more to the caller than the route's template
+            for parameter, value in (request.uri_params or {}).items():
+                path = path.replace(f"{{{parameter}}}", value)
+        result = refuse_route(method=request.method, path=path, allowed=allowed,
+                              request_id=(request.context or {}).get("requestId"),
+                              host=request.headers.get("host", ""))
+        response = _respond(result)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    view.__name__ = name
+    return view
+
+
+for _number, (_path, _entries) in enumerate(list(app.routes.items())):
+    _others = [method for method in _REFUSED_METHODS if method not in _entries]
+    if _others:
+        app.route(_path, methods=_others, content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)(
+            _refusal(f"refuse_method_{_number}", tuple(sorted(_entries)))
+        )
+if os.environ.get("SIFT_STAGE", "local") == "local":
+    # chalice local matches paths segment by segment and tries routes in sorted order, so these ({z…} sorts after
+    # every real segment) take only what no operation does. Not on AWS: API Gateway forbids the sibling variables.
+    for _depth in range(1, _LOCAL_CATCH_ALL_DEPTH + 1):
+        app.route("/" + "/".join(f"{{z{level}}}" for level in range(_depth)), methods=list(_REFUSED_METHODS),
+                  content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)(_refusal(f"unknown_route_{_depth}", ()))
 
 
 @app.on_cw_event(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 
 
 class ErrorKind(enum.Enum):
@@ -18,6 +19,7 @@ class ErrorKind(enum.Enum):
     UNAUTHENTICATED = 401
     FORBIDDEN = 403
     NOT_FOUND = 404
+    METHOD_NOT_ALLOWED = 405
     ALREADY_EXISTS = 409
     PAYLOAD_TOO_LARGE = 413
     THROTTLING = 429
@@ -123,6 +125,24 @@ class UnknownActionError(ServiceError):
     def __init__(self, action: str) -> None:
         named = f" {_quoted(action)}" if action else ""
         super().__init__(f"Specified api{named} is not found, please check your url and method.")
+
+
+class UnknownRouteError(UnknownActionError):
+    """No operation lives at the path: the same answer as for an unknown RPC action."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(f"{method} {path}")
+
+
+class MethodNotAllowedError(ServiceError):
+    """The path holds an operation, but not for this HTTP method."""
+
+    kind = ErrorKind.METHOD_NOT_ALLOWED
+    code = "UnsupportedHTTPMethod"
+
+    def __init__(self, method: str, path: str, allowed: Sequence[str]) -> None:
+        super().__init__(f"{_quoted(path)} does not take {_quoted(method)}; it takes {', '.join(allowed)}.")
+        self.allowed = tuple(allowed)
 
 
 class InvalidVersionError(ServiceError):

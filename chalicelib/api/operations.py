@@ -22,8 +22,10 @@ from chalicelib.api.errors import (
     InternalError,
     InvalidParameterError,
     InvalidVersionError,
+    MethodNotAllowedError,
     ServiceError,
     UnknownActionError,
+    UnknownRouteError,
 )
 from chalicelib.api.imm_operations import IMM_OPERATIONS
 from chalicelib.api.responses import Shape
@@ -147,6 +149,17 @@ def invoke_rpc(service: Callable[[], Services], *, action: str, **call: Any) -> 
         request_id = call.get("request_id") or new_request_id()
         return Response(404, failure(Family.IMM, UnknownActionError(action), request_id, host=call.get("host", "")))
     return invoke(service, operation, path_params={}, **call)
+
+
+def refuse_route(
+    *, method: str, path: str, allowed: Sequence[str], request_id: str | None, host: str = ""
+) -> Response:
+    """The answer to a request no operation takes, in the envelope of the family the path belongs to (IMM at ``/``,
+    Bailian elsewhere): 405 ``UnsupportedHTTPMethod`` where the path has operations for other methods, else 404
+    ``InvalidAction.NotFound``, as for an unknown RPC action."""
+    family = Family.IMM if path == "/" else Family.BAILIAN
+    error: ServiceError = MethodNotAllowedError(method, path, allowed) if allowed else UnknownRouteError(method, path)
+    return Response(error.kind.status, failure(family, error, request_id or new_request_id(), host=host))
 
 
 def _payload(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import WS, Api, assert_error
+from tests.api.conftest import REPO_ROOT, WS, Api, assert_error
 
 OPERATION_NAMES = [
     "Retrieve", "CreateIndex", "ListIndices", "DeleteIndex", "SubmitIndexAddDocumentsJob", "GetIndexJobStatus",
@@ -48,6 +51,9 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
     } | {"/{WorkspaceId}/index/submit_index_job"} | {
         "/",  # the IMM family's RPC endpoint, as its official SDKs call it
         "/sift-uploads/{WorkspaceId}/{LeaseId}",  # where the local stage's upload leases point
+    } | {
+        # the local stage's catch-alls: unknown paths answer 404 in the envelope (not registered on AWS stages)
+        "/" + "/".join(f"{{z{level}}}" for level in range(depth)) for depth in range(1, 9)
     }
 
 
@@ -147,9 +153,14 @@ def test_lambda_workspace_id_must_be_a_string(api: Api, workspace: Any) -> None:
 
 
 def test_every_route_requires_iam_authorization() -> None:
-    from chalice import IAMAuthorizer
-
-    from app import app
-
-    entries = [entry for methods in app.routes.values() for entry in methods.values()]
-    assert entries and all(isinstance(entry.authorizer, IAMAuthorizer) for entry in entries)
+    # In a fresh interpreter: which authorizer the routes get is decided when app.py is first imported, and a test
+    # of SIFT_AUTH=accesskey may have been the first to import it in this one.
+    check = ("from chalice import IAMAuthorizer\n"
+             "from app import app\n"
+             "entries = [entry for methods in app.routes.values() for entry in methods.values()]\n"
+             "assert entries and all(isinstance(entry.authorizer, IAMAuthorizer) for entry in entries)\n")
+    environment = {name: value for name, value in os.environ.items() if name != "SIFT_AUTH"}
+    for stage in ("local", "dev"):
+        completed = subprocess.run([sys.executable, "-c", check], cwd=REPO_ROOT, capture_output=True, text=True,
+                                   env={**environment, "SIFT_STAGE": stage}, timeout=120, check=False)
+        assert completed.returncode == 0, completed.stderr

@@ -215,3 +215,23 @@ def test_terraform_package_gives_every_function_its_own_role_and_policy(terrafor
     policies = resources["aws_iam_role_policy"]
     for name in FUNCTIONS:
         assert json.loads(policies[f"{name}_role"]["policy"]) == _policy_file(name)
+
+
+def test_api_gateway_answers_in_the_envelope_and_the_api_has_no_local_catch_alls(package: Path) -> None:
+    # Issue 12 #12 on AWS: what API Gateway answers itself (no route, no signature, throttling) comes in the Bailian
+    # envelope; the local stage's catch-all routes are not deployed (API Gateway forbids sibling path variables).
+    template = _template(package)
+    api = template["Resources"]["RestAPI"]
+    assert api["Type"] == "AWS::Serverless::Api"
+    responses = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == set(build_infra.GATEWAY_RESPONSES)
+    for kind, properties in responses.items():
+        status, code = build_infra.GATEWAY_RESPONSES[kind]
+        assert properties["statusCode"] == status
+        rendered = properties["responseTemplates"]["application/json"].replace(
+            "$context.error.messageString", '"Missing Authentication Token"').replace("$context.requestId", "id-1")
+        assert json.loads(rendered) == {"Code": code, "Message": "Missing Authentication Token", "RequestId": "id-1",
+                                        "Status": status, "Success": False}
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    assert not [path for path in paths if "{z0}" in path]
+    assert "options" in paths["/{WorkspaceId}/index/retrieve"]  # the 405 in the envelope, from the function
