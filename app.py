@@ -16,10 +16,10 @@ from chalice import Chalice, IAMAuthorizer, Response
 
 from chalicelib.api.operations import OPERATIONS, Operation, invoke, invoke_rpc, receive_upload, refuse_route
 from chalicelib.api.operations import Response as Response_
+from chalicelib.composition import service
 from chalicelib.core.access_keys import SignedRequest
 from chalicelib.core.acs3 import encode_path_parameter
 from chalicelib.core.events import ObjectEvent, parse_eventbridge_s3
-from chalicelib.settings import service
 
 app = Chalice(app_name="sift")
 # Debug output (tracebacks in responses) only ever on the local stage, and only when asked for.
@@ -216,6 +216,6 @@ def on_object_event(event: Any) -> dict[str, Any]:
 @app.lambda_function(name="IndexingTasks")
 def indexing_tasks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda task of infra/batch_index.asl.json and infra/reindex.asl.json: ``event["Task"]`` names the step."""
-    from chalicelib.workflows import run_task  # imported on use: app stays cheap to import
+    from chalicelib.composition import run_task
 
     return run_task(event)

@@ -207,7 +207,7 @@ def dev_stage(dependencies: Dependencies) -> Iterator[Any]:
     original_clients = composition.AwsClients
     with patched_environment(environment), mock_aws():
         from app import app
-        from chalicelib.settings import service
+        from chalicelib.composition import service
         from chalicelib.store.dynamodb import create_table
 
         create_table(boto3.client("dynamodb", region_name=REGION), environment["SIFT_CATALOG_TABLE"])
@@ -318,7 +318,8 @@ def variants(queries: Sequence[str]) -> dict[str, Variant]:
 
 def measure(dataset: Dataset, documents: int, queries: int) -> Measured:
     """Create a knowledge base through the API, index ``documents`` documents, run every variant; count everything."""
-    from chalicelib.settings import Settings, service
+    from chalicelib.composition import service
+    from chalicelib.settings import Settings
 
     dependencies = Dependencies()
     columns: dict[str, dict[str, float]] = {}

@@ -30,8 +30,8 @@ from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.ports.models import ChatMessage
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
-from chalicelib.models.base import ChatMessage
 from chalicelib.settings import Settings
 
 CACHE = Path(".bench-cache")

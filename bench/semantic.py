@@ -50,11 +50,11 @@ from typing import Any, Final
 
 from chalicelib.composition import build_services
 from chalicelib.core.media import MAX_SEMANTIC_FILES, MediaService, label_values, place_values, wall_clock
+from chalicelib.core.ports.catalog import Dataset
+from chalicelib.core.ports.search import DocumentStatus
 from chalicelib.core.query_conditions import QueryConditions, TimeRange
 from chalicelib.core.query_parse import parse_query
-from chalicelib.search.base import DocumentStatus
 from chalicelib.settings import Settings
-from chalicelib.store.base import Dataset
 from tests.fakes.photos import NOW, photo_files
 
 CACHE = Path(".bench-cache")

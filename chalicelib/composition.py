@@ -8,6 +8,7 @@ the ``local`` stage never imports boto3's Bedrock adapters or opensearch-py, and
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.settings import (
@@ -26,12 +27,13 @@ if TYPE_CHECKING:
     from chalicelib.core.images import ImageQueryEmbedder
     from chalicelib.core.knowledge_base import KnowledgeBaseService, KnowledgeBaseUpdates
     from chalicelib.core.media import QueryParser
+    from chalicelib.core.ports.catalog import Catalog
+    from chalicelib.core.ports.models import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
+    from chalicelib.core.ports.search import SearchBackend
+    from chalicelib.core.ports.sources import ObjectSource
+    from chalicelib.core.rerankers import RerankerRegistry
     from chalicelib.core.services import Services
-    from chalicelib.models.base import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
-    from chalicelib.models.registry import RerankerRegistry
-    from chalicelib.search.base import SearchBackend
-    from chalicelib.sources.base import ObjectSource
-    from chalicelib.store.base import Catalog
+    from chalicelib.workflows.batches import ResultReader
     from chalicelib.workflows.runner import StepFunctionsJobRunner
 
 # Bedrock adapters back off on throttling themselves (chalicelib.models.bedrock); botocore adds one retry of its own
@@ -358,7 +360,7 @@ def _image_queries(
 
 def build_rerankers(settings: Settings, clients: AwsClients | None = None) -> RerankerRegistry:
     """Every documented rerank ModelName, each served by the model its selector names (one adapter per model)."""
-    from chalicelib.models.registry import RerankerRegistry
+    from chalicelib.core.rerankers import RerankerRegistry
 
     built: dict[str, Reranker] = {}
 
@@ -422,3 +424,24 @@ def _bedrock_model(variable: str, factory: Any, client: Any, model_id: str, **op
         return factory(client, model_id, **options)
     except ValueError as exc:
         raise ConfigurationError(f"{variable}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def service() -> Services:
+    """The process-wide services, built on first use (a Lambda container builds them once per cold start)."""
+    return build_services(Settings.from_environment())
+
+
+def run_task(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The Lambda entry point of the state machines' tasks (``IndexingTasks`` in app.py): the process's services, S3
+    for the results a Map exported."""
+    from chalicelib.workflows.tasks import handle_task
+
+    return handle_task(service(), event, results=_s3_results())
+
+
+@functools.cache
+def _s3_results() -> ResultReader:
+    from chalicelib.workflows.batches import S3ResultReader
+
+    return S3ResultReader(AwsClients(Settings.from_environment()).s3)

@@ -15,9 +15,10 @@ What ``request_scope`` produces for each request (``chalicelib.api.operations.in
 - **an X-Ray subsegment** ``## <operation>`` (annotated with operation, status, error code); powertools' ``Tracer``
   patches botocore and requests, so the Bedrock, DynamoDB, S3 and OpenSearch calls inside appear beneath it.
 
-Handing over what the pipeline measured: ``record_stage_timings`` and ``record_document_outcomes`` add to the request
-in scope (a context variable); outside one they do nothing. They import nothing but the standard library, so the API
-handlers — or the core, if it ever reports directly — may call them without pulling in powertools.
+Handing over what the pipeline measured: the core reports its stage timings to the sink each request scope opens
+(``chalicelib.core.telemetry``); ``record_stage_timings`` and ``record_document_outcomes`` add to the request in scope
+(a context variable) from the adapters; outside one they do nothing. They import nothing but the standard library, so
+the API handlers may call them without pulling in powertools.
 
 When each signal is on (decided once per process, on first use; ``reset`` re-reads the environment, for tests):
 
@@ -48,6 +49,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+from chalicelib.core.telemetry import stage_timings_to
 
 SERVICE = "sift"
 NAMESPACE = "Sift"
@@ -292,7 +295,7 @@ def request_scope(
     started = time.perf_counter()
     try:
         subsegment_scope = runtime.subsegment(operation) if runtime is not None else nullcontext(None)
-        with subsegment_scope as subsegment:
+        with subsegment_scope as subsegment, stage_timings_to(telemetry.add_stage_timings):
             try:
                 yield telemetry
             except BaseException as exc:

@@ -1,4 +1,4 @@
-"""One ``Settings`` object read from the environment, and the cached service built from it.
+"""One ``Settings`` object read from the environment (the cached service built from it is ``composition.service``).
 
 Switching a stage changes environment variables only (``.chalice/config.json``), never code: the stage ``local`` runs
 on the embedded backend with local models, ``dev`` and ``prod`` on OpenSearch, Bedrock and DynamoDB. What each
@@ -12,19 +12,14 @@ model ARN.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from chalicelib.core.fusion import FusionConfig, FusionMethod
-from chalicelib.search.opensearch.client import OpenSearchConnection
-
-if TYPE_CHECKING:
-    from chalicelib.core.services import Services
 
 # The documented Retrieve ModelName values of the reranker; each maps to a configured model.
 RERANK_MODEL_NAMES = ("qwen3-rerank-hybrid", "qwen3-rerank", "gte-rerank-hybrid", "gte-rerank")
@@ -33,6 +28,31 @@ BEDROCK_PREFIX = "bedrock:"
 
 class ConfigurationError(Exception):
     """The environment names something this build cannot provide."""
+
+
+# The OpenSearch connection a stage names (SIFT_OPENSEARCH_*); chalicelib.search.opensearch.client builds the client.
+AUTH_MODES = ("none", "basic", "sigv4-es", "sigv4-aoss")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSearchConnection:
+    url: str
+    auth: str = "none"
+    region: str = ""
+    user: str = ""
+    password: str = ""
+    timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        parsed = urlparse(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"SIFT_OPENSEARCH_URL must be an http(s) URL, not {self.url!r}")
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"SIFT_OPENSEARCH_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+        if self.auth.startswith("sigv4") and not self.region:
+            raise ValueError("SigV4 authentication needs a region (AWS_REGION)")
+        if self.auth == "basic" and not (self.user and self.password):
+            raise ValueError("basic authentication needs SIFT_OPENSEARCH_USER and SIFT_OPENSEARCH_PASSWORD")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +248,3 @@ def _cache_path(value: str, data_dir: Path) -> Path | None:
     if value == "off":
         return None
     return data_dir / "embeddings.db" if value == "data" else Path(value)
-
-
-@functools.lru_cache(maxsize=1)
-def service() -> Services:
-    """The process-wide services, built on first use (a Lambda container builds them once per cold start)."""
-    from chalicelib.composition import build_services
-
-    return build_services(Settings.from_environment())

@@ -16,9 +16,9 @@ import argparse
 import json
 import sys
 
-from chalicelib.api.errors import NotFoundError
 from chalicelib.composition import build_access_keys
 from chalicelib.core.access_keys import AccessKey, AccessKeys, Level
+from chalicelib.core.errors import NotFoundError
 from chalicelib.settings import Settings
 
 

@@ -21,7 +21,7 @@ os.environ.setdefault("SIFT_CHECK_RESPONSES", "true")
 @pytest.fixture
 def sift_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A clean ``local`` stage in ``tmp_path``: the cached service is rebuilt for the test and dropped after it."""
-    from chalicelib.settings import service
+    from chalicelib.composition import service
 
     monkeypatch.setenv("SIFT_STAGE", "local")
     monkeypatch.setenv("SIFT_BACKEND", "embedded")

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel
-from chalicelib.api.errors import InvalidParameterError
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.filters import Group, parse_search_filters
 
 # Identifiers Sift generates or accepts: letters, digits, "_" and "-".

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pydantic import AliasGenerator, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal
 
-from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.text_values import is_finite_number, loads_json
 
 # The largest request body any operation accepts; larger bodies are refused before parsing.

@@ -20,10 +20,10 @@ from chalicelib.api.bailian import ID_PATTERN
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
-from chalicelib.api.errors import InvalidParameterError
 from chalicelib.api.responses import Shape
 from chalicelib.core.data_center import MAX_FILE_BYTES, DataCenterService
-from chalicelib.store.base import Category, DataCenterFile
+from chalicelib.core.errors import InvalidParameterError
+from chalicelib.core.ports.catalog import Category, DataCenterFile
 
 CategoryType = Literal["UNSTRUCTURED", "SESSION_FILE"]
 DataCenterId = Annotated[str, Field(pattern=ID_PATTERN)]

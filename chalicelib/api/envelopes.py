@@ -17,7 +17,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.api.errors import ErrorKind, ServiceError
+from chalicelib.core.errors import ErrorKind, ServiceError
 
 
 class Family(enum.Enum):

@@ -83,8 +83,8 @@ from pydantic import AfterValidator, Field, PlainValidator, model_validator
 
 from chalicelib.api.bailian import MAX_HISTORY_MESSAGES, MAX_MESSAGE_CHARS
 from chalicelib.api.common import RequestModel
-from chalicelib.api.errors import InvalidParameterError
-from chalicelib.store.base import Binding, Dataset, Project
+from chalicelib.core.errors import InvalidParameterError
+from chalicelib.core.ports.catalog import Binding, Dataset, Project
 
 # --- limits ---------------------------------------------------------------------------------------------------------
 

@@ -14,13 +14,13 @@ from chalicelib.api import imm, responses
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
-from chalicelib.api.errors import NotFoundError
 from chalicelib.api.responses import Shape
 from chalicelib.core.conversation import Conversation
+from chalicelib.core.errors import NotFoundError
 from chalicelib.core.media import MediaFile, MediaService
-from chalicelib.models.base import ChatMessage
-from chalicelib.search.base import DocumentStatus
-from chalicelib.store.base import Dataset, JobDocument
+from chalicelib.core.ports.catalog import Dataset, JobDocument
+from chalicelib.core.ports.models import ChatMessage
+from chalicelib.core.ports.search import DocumentStatus
 
 _PREFIX: Final = "/imm"
 

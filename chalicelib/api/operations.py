@@ -18,7 +18,13 @@ from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel, check_body_limits, parse_request
 from chalicelib.api.data_center import DATA_CENTER_OPERATIONS, LEASE_ID_PATTERN
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
-from chalicelib.api.errors import (
+from chalicelib.api.imm_operations import IMM_OPERATIONS
+from chalicelib.api.responses import Shape
+from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
+from chalicelib.core.access_keys import EVERYTHING, SignedRequest, TenantKind
+from chalicelib.core.clock import new_request_id
+from chalicelib.core.data_center import parse_file_uri
+from chalicelib.core.errors import (
     InternalError,
     InvalidParameterError,
     InvalidVersionError,
@@ -27,19 +33,13 @@ from chalicelib.api.errors import (
     UnknownActionError,
     UnknownRouteError,
 )
-from chalicelib.api.imm_operations import IMM_OPERATIONS
-from chalicelib.api.responses import Shape
-from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
-from chalicelib.core.access_keys import EVERYTHING, SignedRequest, TenantKind
-from chalicelib.core.clock import new_request_id
-from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.ports.catalog import Job, KnowledgeBase
+from chalicelib.core.ports.models import ChatMessage, RerankMode
+from chalicelib.core.ports.search import DocumentRecord
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
 from chalicelib.core.services import Services
 from chalicelib.core.text_values import finite
-from chalicelib.models.base import ChatMessage, RerankMode
-from chalicelib.search.base import DocumentRecord
-from chalicelib.store.base import Job, KnowledgeBase
 
 
 @dataclass(frozen=True, slots=True)

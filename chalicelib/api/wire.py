@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import AliasChoices, BaseModel
 
 from chalicelib.api.common import MAX_BODY_BYTES, RequestModel, check_body_limits, decode_json_body, decode_json_text
-from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.text_values import numeric_text
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"

@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api.errors import InternalError, InvalidParameterError, ServiceError, ServiceUnavailableError
 from chalicelib.core.data_center import UPLOAD_CONTENT_TYPE, BlobNotFoundError, UploadTarget, content_md5
+from chalicelib.core.errors import InternalError, InvalidParameterError, ServiceError, ServiceUnavailableError
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 

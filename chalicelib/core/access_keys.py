@@ -28,9 +28,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-from chalicelib.api.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from chalicelib.core import acs3
 from chalicelib.core.clock import utc_now
+from chalicelib.core.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 

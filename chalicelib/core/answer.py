@@ -82,9 +82,8 @@ from typing import Any, Final, Protocol
 
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.file_fields import described_texts, objects
-from chalicelib.core.text import cjk_bigrams, split_scripts, split_sentences
-from chalicelib.models.base import ChatMessage, Generator
-from chalicelib.models.local_rerank import content_terms
+from chalicelib.core.ports.models import ChatMessage, Generator
+from chalicelib.core.text import cjk_bigrams, content_terms, split_scripts, split_sentences
 
 MAX_FILES: Final = 50
 # Per file. Element contents come first, so the matching chunks survive the cut before the metadata does.

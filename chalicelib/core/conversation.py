@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chalicelib.models.base import ChatMessage, QueryRewriter
+from chalicelib.core.ports.models import ChatMessage, QueryRewriter
 
 # Characters of conversation kept in the context query, newest first: enough for a dozen turns, while a 100-message
 # history of 1,000-character messages would otherwise make every BM25 query 100,000 characters long.

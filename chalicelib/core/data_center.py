@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
-from chalicelib.api.errors import InternalError, InvalidParameterError, NotFoundError, ServiceError
 from chalicelib.core.clock import new_id, utc_now
+from chalicelib.core.errors import InternalError, InvalidParameterError, NotFoundError, ServiceError
 from chalicelib.core.extraction import ExtractionError, extract
-from chalicelib.store.base import Category, DataCenterCatalog, DataCenterFile, FileStatus, UploadLease
+from chalicelib.core.ports.catalog import Category, DataCenterCatalog, DataCenterFile, FileStatus, UploadLease
 
 logger = logging.getLogger(__name__)
 

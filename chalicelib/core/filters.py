@@ -72,7 +72,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, TypeGuard
 
-from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.text_values import loads_json, numeric_text
 
 Scalar: TypeAlias = str | int | float | bool

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chalicelib.search.base import ScoredChunk, StoredChunk
+from chalicelib.core.ports.search import ScoredChunk, StoredChunk
 
 
 class FusionMethod(enum.Enum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from chalicelib.models.base import ImageEmbedder
+from chalicelib.core.ports.models import ImageEmbedder
 
 
 class ImageSource(Protocol):

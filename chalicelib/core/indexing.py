@@ -24,15 +24,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.api.errors import InternalError, ServiceUnavailableError
 from chalicelib.core.chunking import Chunk, chunk_blocks
 from chalicelib.core.clock import utc_now
 from chalicelib.core.data_center import parse_file_uri
+from chalicelib.core.errors import InternalError, ServiceUnavailableError
 from chalicelib.core.extraction import ExtractionError, TextBlock, extract
-from chalicelib.models.base import Embedder, ImageEmbedder
-from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
-from chalicelib.sources.base import ObjectSource, SourceError, SourceMissing, SourceObject, SourceUnavailable
-from chalicelib.store.base import JobDocument, KnowledgeBase
+from chalicelib.core.ports.catalog import JobDocument, KnowledgeBase
+from chalicelib.core.ports.models import Embedder, ImageEmbedder
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
+from chalicelib.core.ports.sources import ObjectSource, SourceError, SourceMissing, SourceObject, SourceUnavailable
 
 logger = logging.getLogger(__name__)
 

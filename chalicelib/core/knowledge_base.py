@@ -9,16 +9,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final, Protocol
 
-from chalicelib.api.errors import AlreadyExistsError, InternalError, InvalidParameterError, NotFoundError, ServiceError
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
+from chalicelib.core.errors import AlreadyExistsError, InternalError, InvalidParameterError, NotFoundError, ServiceError
 from chalicelib.core.indexing import Indexer, TextDocument, require_settled
+from chalicelib.core.ports.catalog import Catalog, HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
+from chalicelib.core.ports.search import DocumentRecord, DocumentStatus, SearchBackend
+from chalicelib.core.ports.sources import SourceError, is_sidecar
 from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
 from chalicelib.core.tenancy import SourcePolicy
-from chalicelib.search.base import DocumentRecord, DocumentStatus, SearchBackend
-from chalicelib.sources.base import SourceError, is_sidecar
-from chalicelib.store.base import Catalog, HistoryRecord, Job, JobDocument, JobStatus, KnowledgeBase
 
 logger = logging.getLogger(__name__)
 

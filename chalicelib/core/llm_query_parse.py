@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
+from chalicelib.core.ports.models import ChatMessage, Generator
 from chalicelib.core.query_conditions import QueryConditions, TimeRange, Vocabulary
-from chalicelib.models.base import ChatMessage, Generator
 
 logger = logging.getLogger(__name__)
 

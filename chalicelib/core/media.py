@@ -27,22 +27,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from chalicelib.api.errors import InvalidParameterError, NotFoundError
 from chalicelib.core.answer import Answer, Answerer, ExtractiveAnswerer, answer_files
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_blocks
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
+from chalicelib.core.errors import InvalidParameterError, NotFoundError
 from chalicelib.core.extraction import ExtractionError, detect_format, extract
 from chalicelib.core.file_fields import described_texts, label_values, objects, place_values
 from chalicelib.core.filters import Group, parse_search_filters
 from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, PreparedDocument, document_id, require_settled
+from chalicelib.core.ports.catalog import Binding, Catalog, Dataset, JobDocument, Project
+from chalicelib.core.ports.models import QueryRewriter
+from chalicelib.core.ports.search import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
+from chalicelib.core.ports.sources import SourceError, SourceMissing, SourceUnavailable, is_sidecar
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
 from chalicelib.core.tenancy import SourcePolicy
-from chalicelib.models.base import QueryRewriter
-from chalicelib.search.base import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
-from chalicelib.sources.base import SourceError, SourceMissing, SourceUnavailable, is_sidecar
-from chalicelib.store.base import Binding, Catalog, Dataset, JobDocument, Project
 
 # Files a ContextualRetrieval returns at most (the documented response sets no number; README).
 MAX_RESULT_FILES: Final = 10

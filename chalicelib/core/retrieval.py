@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from chalicelib.api.errors import InternalError
+from chalicelib.core.errors import InternalError
 from chalicelib.core.filters import Group
 from chalicelib.core.fusion import FusedCandidate, FusionConfig, fuse
 from chalicelib.core.images import ImageQueryEmbedder
-from chalicelib.models.base import (
+from chalicelib.core.ports.models import (
     ChatMessage,
     Embedder,
     QueryRewriter,
@@ -27,9 +27,9 @@ from chalicelib.models.base import (
     RerankMode,
     RerankRequest,
 )
-from chalicelib.models.registry import RerankerRegistry
-from chalicelib.observability import record_stage_timings
-from chalicelib.search.base import RecallQuery, SearchBackend, StoredChunk
+from chalicelib.core.ports.search import RecallQuery, SearchBackend, StoredChunk
+from chalicelib.core.rerankers import RerankerRegistry
+from chalicelib.core.telemetry import record_stage_timings
 
 
 @dataclass(frozen=True, slots=True)

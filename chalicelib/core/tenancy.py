@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.errors import InvalidParameterError
 
 _BUCKET_SCHEMES = frozenset({"s3", "oss"})
 

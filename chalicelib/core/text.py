@@ -7,6 +7,7 @@ a run of Latin/other text: CJK runs are measured per character and indexed as ov
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -73,3 +74,23 @@ def words(text: str) -> list[str]:
 def split_sentences(text: str) -> list[str]:
     """Split into sentences, keeping each sentence's trailing punctuation; blank pieces are dropped."""
     return [piece.strip() for piece in _SENTENCE_END.split(text) if piece and piece.strip()]
+
+
+def content_terms(text: str) -> set[str]:
+    """Distinct content terms: suffix-stripped English words without stop words, and CJK bigrams."""
+    terms: set[str] = set()
+    for cjk, segment in split_scripts(text):
+        if cjk:
+            terms.update(cjk_bigrams(segment))
+        else:
+            terms.update(_stem(word) for word in set(words(segment)) - ENGLISH_STOPWORDS)
+    return terms
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a corpus repeats its words; stemming each once keeps reranking cheap
+def _stem(word: str) -> str:
+    """A deliberately light stemmer: strip common English inflections so "vaccines" meets "vaccine"."""
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word

@@ -1,4 +1,4 @@
-"""Amazon Bedrock implementations of the model protocols in ``chalicelib.models.base``.
+"""Amazon Bedrock implementations of the model protocols in ``chalicelib.core.ports.models``.
 
 Every class takes its boto3 client through the constructor (``bedrock-runtime`` for the embedders, the rewriter and
 the generator, ``bedrock-agent-runtime`` for the reranker); nothing here creates a client, so tests can hand in a
@@ -32,8 +32,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from chalicelib.api.errors import InternalError, ServiceUnavailableError, ThrottlingError
-from chalicelib.models.base import (
+from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
+from chalicelib.core.ports.models import (
     MODE_INSTRUCTIONS,
     ChatMessage,
     Embedder,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chalicelib.models.base import Embedder
+from chalicelib.core.ports.models import Embedder
 
 
 class CachingEmbedder:

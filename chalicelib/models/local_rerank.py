@@ -13,12 +13,11 @@ terms a candidate is rewarded for covering. Each weight set sums to 1, so scores
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chalicelib.core.text import ENGLISH_STOPWORDS, cjk_bigrams, split_scripts, words
-from chalicelib.models.base import RerankCandidate, RerankMode, RerankRequest
+from chalicelib.core.ports.models import RerankCandidate, RerankMode, RerankRequest
+from chalicelib.core.text import content_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +65,7 @@ class LocalReranker:
         return scores
 
 
-def content_terms(text: str) -> set[str]:
-    """Distinct content terms: suffix-stripped English words without stop words, and CJK bigrams."""
-    terms: set[str] = set()
-    for cjk, segment in split_scripts(text):
-        if cjk:
-            terms.update(cjk_bigrams(segment))
-        else:
-            terms.update(_stem(word) for word in set(words(segment)) - ENGLISH_STOPWORDS)
-    return terms
-
-
 def _coverage(wanted: set[str], text: str) -> float:
     if not wanted:
         return 0.0
     return len(wanted & content_terms(text)) / len(wanted)
-
-
-@functools.lru_cache(maxsize=1 << 16)  # a corpus repeats its words; stemming each once keeps reranking cheap
-def _stem(word: str) -> str:
-    """A deliberately light stemmer: strip common English inflections so "vaccines" meets "vaccine"."""
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word

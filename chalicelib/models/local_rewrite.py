@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chalicelib.core.ports.models import ChatMessage
 from chalicelib.core.text import ENGLISH_STOPWORDS, is_cjk, split_scripts, words
-from chalicelib.models.base import ChatMessage
 
 
 class ContextRewriter:

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api.errors import InternalError, ServiceUnavailableError
+from chalicelib.core.errors import InternalError, ServiceUnavailableError
 
 _CONTEXT: Final = {"purpose": "sift-access-key-secret"}
 _MAX_CACHED: Final = 1024

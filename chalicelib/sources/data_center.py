@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import mimetypes
 
-from chalicelib.api.errors import NotFoundError
 from chalicelib.core.data_center import URI_SCHEME, DataCenterService, parse_file_uri
-from chalicelib.sources.base import SourceError, SourceMissing, SourceObject
+from chalicelib.core.errors import NotFoundError
+from chalicelib.core.ports.sources import SourceError, SourceMissing, SourceObject
 
 
 class DataCenterSource:

@@ -59,8 +59,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api.errors import InvalidParameterError
-from chalicelib.models.base import detect_image_format
+from chalicelib.core.errors import InvalidParameterError
+from chalicelib.core.ports.models import detect_image_format
 
 DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024
 DEFAULT_TIMEOUT: Final = 5.0  # seconds, for the whole HTTP exchange

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from chalicelib.sources.base import (
+from chalicelib.core.ports.sources import (
     MAX_LISTED_OBJECTS,
     MAX_SOURCE_BYTES,
     SIDECAR_SUFFIX,

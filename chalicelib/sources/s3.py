@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.sources.base import (
+from chalicelib.core.ports.sources import (
     MAX_SIDECAR_BYTES,
     MAX_SOURCE_BYTES,
     SIDECAR_SUFFIX,

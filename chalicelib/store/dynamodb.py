@@ -109,15 +109,15 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from chalicelib.api.errors import (
+from chalicelib.core.access_keys import AccessKey
+from chalicelib.core.errors import (
     AlreadyExistsError,
     InternalError,
     ServiceError,
     ServiceUnavailableError,
     ThrottlingError,
 )
-from chalicelib.core.access_keys import AccessKey
-from chalicelib.store.base import (
+from chalicelib.core.ports.catalog import (
     Binding,
     Category,
     DataCenterFile,

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chalicelib.api.errors import AlreadyExistsError
 from chalicelib.core.access_keys import AccessKey
-from chalicelib.store.base import (
+from chalicelib.core.errors import AlreadyExistsError
+from chalicelib.core.ports.catalog import (
     Binding,
     Category,
     DataCenterFile,

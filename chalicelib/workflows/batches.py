@@ -24,9 +24,9 @@ from typing import Any, Final, Protocol
 
 from chalicelib.core.indexing import document_id
 from chalicelib.core.knowledge_base import job_counts
-from chalicelib.search.base import DocumentStatus
-from chalicelib.sources.base import is_sidecar
-from chalicelib.store.base import JobDocument
+from chalicelib.core.ports.catalog import JobDocument
+from chalicelib.core.ports.search import DocumentStatus
+from chalicelib.core.ports.sources import is_sidecar
 
 KNOWLEDGE_BASE: Final = "knowledge_base"
 DATASET: Final = "dataset"

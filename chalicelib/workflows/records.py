@@ -25,8 +25,8 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api.errors import InternalError, ServiceUnavailableError, ThrottlingError
-from chalicelib.store.base import KnowledgeBase
+from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
+from chalicelib.core.ports.catalog import KnowledgeBase
 from chalicelib.store.dynamodb import _THROTTLING_CODES, _dump, _kb_from, _kb_sk, _workspace_pk
 
 # A record that changes under us this many times in a row is contended beyond reason: the caller retries later.

@@ -22,16 +22,16 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.api.errors import (
+from chalicelib.core.errors import (
     InternalError,
     InvalidParameterError,
     ServiceError,
     ServiceUnavailableError,
     ThrottlingError,
 )
-from chalicelib.sources.base import SourceError
+from chalicelib.core.ports.catalog import Binding, Job, KnowledgeBase
+from chalicelib.core.ports.sources import SourceError
 from chalicelib.sources.s3 import split_uri
-from chalicelib.store.base import Binding, Job, KnowledgeBase
 from chalicelib.workflows.batches import Target
 
 # Step Functions refuses an execution input over 256 KiB; leave room for the rest of the input.

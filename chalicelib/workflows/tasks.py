@@ -30,15 +30,14 @@ binding ``Running`` when its files were indexed (each file's own status tells a 
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from chalicelib.core.knowledge_base import finished_job, job_counts
-from chalicelib.sources.base import SourceError
+from chalicelib.core.ports.catalog import Job, JobStatus
+from chalicelib.core.ports.sources import SourceError
 from chalicelib.sources.s3 import split_uri
-from chalicelib.store.base import Job, JobStatus
 from chalicelib.workflows.batches import (
     DATASET,
     ResultReader,
@@ -68,22 +67,6 @@ def handle_task(services: Services, event: Mapping[str, Any], *, results: Result
         raise ValueError(f"unknown task {name!r}; one of {', '.join(TASKS)}")
     logger.info("task", extra={"task": name, "job_id": event.get("JobId")})
     return handler(services, event, results)
-
-
-def run_task(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The Lambda entry point (``IndexingTasks`` in app.py): the process's services, S3 for exported results."""
-    from chalicelib.settings import service
-
-    return handle_task(service(), event, results=_s3_results())
-
-
-@functools.cache
-def _s3_results() -> ResultReader:
-    from chalicelib.composition import AwsClients
-    from chalicelib.settings import Settings
-    from chalicelib.workflows.batches import S3ResultReader
-
-    return S3ResultReader(AwsClients(Settings.from_environment()).s3)
 
 
 # --- batch indexing ---------------------------------------------------------------------------------------------------

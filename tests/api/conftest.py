@@ -7,7 +7,7 @@ How the tests stay inside their tmp data directory
 *every* request and Lambda invocation: it swaps
 ``os.environ`` for a patched copy for the duration of the call. Monkeypatching the environment after entering the
 Client therefore does not help — the config values win inside each call. What does work is that the service is built
-once and cached (``chalicelib.settings.service``): the ``api`` fixture builds it *before* the first request, from the
+once and cached (``chalicelib.composition.service``): the ``api`` fixture builds it *before* the first request, from the
 test's environment (tmp data dir, ``hashing`` embedder, no embedding cache) and inside ``moto.mock_aws()`` (the S3
 client is created at build time). Every request then reuses that instance. ``_no_writes_to_repo_data_dir`` checks
 after each test that the repository's ``.sift`` (or the cwd's) was not created and holds no workspace these tests use,
@@ -217,7 +217,7 @@ def api(sift_env: Path, monkeypatch: pytest.MonkeyPatch, _boto_session: boto3.Se
         # moto drops boto3's default session on start; hand the cached one back (moto still intercepts its clients).
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", _boto_session)
         from app import app
-        from chalicelib.settings import service
+        from chalicelib.composition import service
 
         service()  # built now, from this environment; requests reuse it (see the module docstring)
         with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:

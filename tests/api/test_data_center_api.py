@@ -95,7 +95,7 @@ def test_an_index_of_files_through_the_lambdas(api: Api) -> None:
 
 
 def test_a_media_project_named_like_a_workspace_reads_nothing_of_its_data_center(api: Api) -> None:
-    from chalicelib.settings import service
+    from chalicelib.composition import service
 
     file_id = api.upload_file("returns.md", DATA)
     assert api.post("/imm/CreateProject", {"ProjectName": WS}).status == 200

@@ -28,10 +28,10 @@ from botocore.exceptions import ClientError
 
 from chalicelib.composition import AwsClients, build_services
 from chalicelib.core.indexing import ObjectNotSettled, document_id
+from chalicelib.core.ports.search import DocumentStatus, RecallQuery, SearchBackend
+from chalicelib.core.ports.sources import SourceUnavailable
 from chalicelib.core.services import Services
-from chalicelib.search.base import DocumentStatus, RecallQuery, SearchBackend
 from chalicelib.settings import Settings
-from chalicelib.sources.base import SourceUnavailable
 from chalicelib.sources.local import LocalFileSource
 from chalicelib.sources.s3 import S3Source
 

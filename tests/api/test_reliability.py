@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.sources.base import MAX_SOURCE_BYTES
+from chalicelib.core.ports.sources import MAX_SOURCE_BYTES
 from tests.api.conftest import Api
 
 PROJECT, DATASET = "reliability", "files"

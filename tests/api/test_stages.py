@@ -94,7 +94,7 @@ def upload_documents(session: boto3.Session) -> None:
 def stage_app(stage: str, session: boto3.Session) -> Iterator[Api]:
     """The app on ``stage``, its service built from the current environment (see tests/api/conftest.py)."""
     from app import app
-    from chalicelib.settings import service
+    from chalicelib.composition import service
 
     service.cache_clear()
     service()

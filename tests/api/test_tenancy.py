@@ -669,7 +669,7 @@ def test_another_tenants_identifiers_reach_nothing_of_theirs(tenants: Tenants, n
 def test_the_same_index_id_in_two_workspaces_keeps_them_apart(tenants: Tenants) -> None:
     """CreateIndex never takes an id, but the service does (benchmarks, programmatic loaders): with B's index under
     A's exact IndexId, every operation of B's reaches B's index and only it."""
-    from chalicelib.settings import service
+    from chalicelib.composition import service
 
     t, api = tenants, tenants.api
     service().knowledge_bases.create(WS_B, name="same-id", index_id=t.a_index, source_uri=B_PREFIX)

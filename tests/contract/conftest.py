@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.search.base import SearchBackend
+from chalicelib.core.ports.search import SearchBackend
 from chalicelib.search.embedded.backend import EmbeddedBackend
 
 OPENSEARCH_URL_ENV = "SIFT_OPENSEARCH_URL"

@@ -1,7 +1,7 @@
 """The ``SearchBackend`` contract: what every backend (embedded today, OpenSearch later) must do identically.
 
 Tests in the first part take the parametrised ``backend`` fixture and speak only the protocol of
-``chalicelib.search.base``. The last part ("embedded backend: derived indexes") is specific to the embedded backend,
+``chalicelib.core.ports.search``. The last part ("embedded backend: derived indexes") is specific to the embedded backend,
 whose SQLite file is the store of record and whose tantivy and numpy indexes are derived from it.
 
 Vectors are hand-made 4-dimensional ones or seeded numpy draws, so every expected ranking can be worked out by hand or
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from chalicelib.core.filters import Group, matches, parse_search_filters
-from chalicelib.search.base import (
+from chalicelib.core.ports.search import (
     ChunkRecord,
     DocumentRecord,
     DocumentStatus,

@@ -10,7 +10,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, RecallQuery
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, RecallQuery
 from chalicelib.search.embedded.backend import EmbeddedBackend
 
 COLLECTION = "kb:ws_processes:one"

@@ -17,7 +17,7 @@ DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from chalicelib.settings import service
+    from chalicelib.composition import service
 
     patch = pytest.MonkeyPatch()
     patch.setenv("SIFT_DATA_DIR", str(tmp_path_factory.mktemp("sift")))

@@ -1,6 +1,6 @@
 """The documented job operations through the Chalice app, on a stage configured with ``SIFT_JOB_RUNNER=stepfunctions``.
 
-The service is built from the environment as a deployed function builds it (``chalicelib.settings.service``); the
+The service is built from the environment as a deployed function builds it (``chalicelib.composition.service``); the
 state machine's Lambda tasks are served by that same service, as ``run_task`` serves them on AWS.
 """
 
@@ -13,7 +13,8 @@ import boto3
 import pytest
 from chalice.test import Client
 
-from chalicelib.workflows import StepFunctionsJobRunner, run_task
+from chalicelib.composition import run_task
+from chalicelib.workflows import StepFunctionsJobRunner
 from tests.api.conftest import REPO_ROOT, Api
 from tests.infra.conftest import DOCS_BUCKET, LambdaTasks, Machines, put_documents
 from tests.infra.test_batch_index import TEXTS
@@ -24,7 +25,7 @@ def api(
     aws: boto3.Session, machines: Machines, lambda_tasks: LambdaTasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Api]:
     from app import app
-    from chalicelib.settings import service
+    from chalicelib.composition import service
 
     for name, value in (("SIFT_STAGE", "local"), ("SIFT_BACKEND", "embedded"), ("SIFT_DATA_DIR", str(tmp_path / "app")),
                         ("SIFT_JOB_RUNNER", "stepfunctions"),

@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.api.errors import ThrottlingError
+from chalicelib.core.errors import ThrottlingError
+from chalicelib.core.ports.catalog import Job, JobStatus
 from chalicelib.core.retrieval import RetrievalQuery
 from chalicelib.core.services import Services
-from chalicelib.store.base import Job, JobStatus
 from tests.fixtures.pdf import make_pdf
 from tests.infra.conftest import DOCS_BUCKET, WS, LambdaTasks, LambdaThrottled, Machines, put_documents
 

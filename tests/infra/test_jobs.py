@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.api.errors import InternalError
+from chalicelib.core.errors import InternalError
 from chalicelib.core.knowledge_base import JOB_DOCUMENTS_BUDGET, finished_job
-from chalicelib.store.base import Job, JobDocument, JobStatus, KnowledgeBase
+from chalicelib.core.ports.catalog import Job, JobDocument, JobStatus, KnowledgeBase
 from chalicelib.store.dynamodb import DynamoDbCatalog, create_table
 
 RUNNING = Job("job_1", "ws_1", "kb_1", JobStatus.RUNNING, "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z")

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from chalicelib.core.ports.catalog import JobStatus
 from chalicelib.core.services import Services
-from chalicelib.store.base import JobStatus
 from tests.infra.asl import MACHINES, definition, for_moto
 from tests.infra.conftest import DOCS_BUCKET, WS, Machines
 from tests.infra.test_batch_index import knowledge_base, use_step_functions

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.api.errors import ThrottlingError
+from chalicelib.core.errors import ThrottlingError
 from chalicelib.core.knowledge_base import KnowledgeBaseUpdates
-from chalicelib.store.base import Catalog, KnowledgeBase
+from chalicelib.core.ports.catalog import Catalog, KnowledgeBase
 from chalicelib.store.dynamodb import DynamoDbCatalog, create_table
 from chalicelib.store.sqlite import SqliteCatalog
 from chalicelib.workflows.records import DynamoDbKnowledgeBaseUpdates, SqliteKnowledgeBaseUpdates

@@ -7,11 +7,11 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.api.errors import AlreadyExistsError, InvalidParameterError, ServiceUnavailableError
+from chalicelib.core.errors import AlreadyExistsError, InvalidParameterError, ServiceUnavailableError
 from chalicelib.core.indexing import document_id
+from chalicelib.core.ports.catalog import Job, JobStatus, KnowledgeBase
+from chalicelib.core.ports.search import SearchBackend
 from chalicelib.core.services import Services
-from chalicelib.search.base import SearchBackend
-from chalicelib.store.base import Job, JobStatus, KnowledgeBase
 from tests.infra.conftest import DOCS_BUCKET, WS, LambdaTasks, Machines, put_documents
 from tests.infra.test_batch_index import TEXTS, knowledge_base, top_document, use_step_functions
 
@@ -225,6 +225,6 @@ def test_reindex_needs_a_source_uri_and_deleting_an_index_mid_reindex_drops_both
 
 
 def _finished(uri: str) -> Any:
-    from chalicelib.store.base import JobDocument
+    from chalicelib.core.ports.catalog import JobDocument
 
     return JobDocument(document_id(uri), uri.rsplit("/", 1)[-1], "FINISH")

@@ -12,11 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.api.errors import InternalError, InvalidParameterError
 from chalicelib.composition import build_services
+from chalicelib.core.errors import InternalError, InvalidParameterError
 from chalicelib.core.knowledge_base import InProcessJobRunner
+from chalicelib.core.ports.catalog import Binding, Job, JobStatus, KnowledgeBase
 from chalicelib.settings import ConfigurationError, Settings
-from chalicelib.store.base import Binding, Job, JobStatus, KnowledgeBase
 from chalicelib.workflows import StepFunctionsJobRunner
 from chalicelib.workflows.records import SqliteKnowledgeBaseUpdates
 

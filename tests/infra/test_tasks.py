@@ -8,11 +8,11 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.api.errors import NotFoundError
+from chalicelib.core.errors import NotFoundError
 from chalicelib.core.indexing import document_id
 from chalicelib.core.knowledge_base import ReindexIncompleteError
+from chalicelib.core.ports.catalog import JobStatus
 from chalicelib.core.services import Services
-from chalicelib.store.base import JobStatus
 from chalicelib.workflows import TASKS, handle_task
 from chalicelib.workflows.batches import S3ResultReader, batch_uris, collect_results, failure_message
 from tests.infra.conftest import DOCS_BUCKET, RESULTS_BUCKET, WS, put_documents

@@ -16,9 +16,9 @@ from alibabacloud_tea_openapi.utils import Utils
 from darabonba.request import DaraRequest
 from moto import mock_aws
 
-from chalicelib.api.errors import AuthenticationError, PermissionDeniedError
 from chalicelib.core import acs3
 from chalicelib.core.access_keys import AccessKeys, AuthMode, Gate, Level, SignedRequest, TenantKind
+from chalicelib.core.errors import AuthenticationError, PermissionDeniedError
 from chalicelib.sealing.kms import KmsBox
 from chalicelib.sealing.master_key import MasterKeyBox
 from chalicelib.store.dynamodb import DynamoDbCatalog, create_table

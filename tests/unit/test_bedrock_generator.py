@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from chalicelib.api.errors import InternalError, ThrottlingError
 from chalicelib.core.answer import SYSTEM_PROMPT, GeneratedAnswerer, answer_files
 from chalicelib.core.conversation import Conversation
-from chalicelib.models.base import ChatMessage, Generator
+from chalicelib.core.errors import InternalError, ThrottlingError
+from chalicelib.core.ports.models import ChatMessage, Generator
 from chalicelib.models.bedrock import THROTTLING_MESSAGE, ConverseGenerator, converse_messages
 from tests.unit.test_bedrock_models import CHAT, Sleeps, make_client
 

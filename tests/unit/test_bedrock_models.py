@@ -12,8 +12,8 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, StubAssertionError, Stubber
 
-from chalicelib.api.errors import InternalError, ServiceUnavailableError, ThrottlingError
-from chalicelib.models.base import MODE_INSTRUCTIONS, ChatMessage, RerankCandidate, RerankMode, RerankRequest
+from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
+from chalicelib.core.ports.models import MODE_INSTRUCTIONS, ChatMessage, RerankCandidate, RerankMode, RerankRequest
 from chalicelib.models.bedrock import (
     THROTTLING_MESSAGE,
     BedrockReranker,

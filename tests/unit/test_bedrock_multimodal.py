@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib.api.errors import InternalError, ThrottlingError
-from chalicelib.models.base import ImageEmbedder, detect_image_format
+from chalicelib.core.errors import InternalError, ThrottlingError
+from chalicelib.core.ports.models import ImageEmbedder, detect_image_format
 from chalicelib.models.bedrock import (
     NovaMultimodalEmbedder,
     TitanMultimodalEmbedder,

@@ -23,14 +23,14 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from chalicelib.api.errors import (
+from chalicelib.core.errors import (
     AlreadyExistsError,
     ErrorKind,
     InternalError,
     ServiceUnavailableError,
     ThrottlingError,
 )
-from chalicelib.store.base import (
+from chalicelib.core.ports.catalog import (
     Binding,
     Catalog,
     Category,

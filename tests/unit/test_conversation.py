@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chalicelib.core.conversation import CONTEXT_BUDGET, Conversation, conversation_queries
-from chalicelib.models.base import ChatMessage
+from chalicelib.core.ports.models import ChatMessage
 
 
 def conversation(*turns: str) -> Conversation:

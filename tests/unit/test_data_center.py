@@ -16,7 +16,6 @@ import requests
 from botocore.config import Config
 from moto import mock_aws
 
-from chalicelib.api.errors import InternalError, InvalidParameterError, NotFoundError
 from chalicelib.blobs.local import LocalBlobStore
 from chalicelib.blobs.s3 import S3BlobStore
 from chalicelib.core.data_center import (
@@ -26,9 +25,10 @@ from chalicelib.core.data_center import (
     file_uri,
     parse_file_uri,
 )
+from chalicelib.core.errors import InternalError, InvalidParameterError, NotFoundError
 from chalicelib.core.indexing import document_id
+from chalicelib.core.ports.sources import SourceError
 from chalicelib.core.tenancy import SourcePolicy
-from chalicelib.sources.base import SourceError
 from chalicelib.sources.data_center import DataCenterSource
 from chalicelib.store.dynamodb import DynamoDbCatalog, create_table
 from chalicelib.store.sqlite import SqliteCatalog

@@ -18,8 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.api.errors import InternalError
-from chalicelib.models.base import ChatMessage, RerankCandidate, RerankMode, RerankRequest
+from chalicelib.core.errors import InternalError
+from chalicelib.core.ports.models import ChatMessage, RerankCandidate, RerankMode, RerankRequest
 from chalicelib.models.bedrock import (
     REWRITE_SYSTEM_PROMPT,
     BedrockReranker,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.errors import ErrorKind, InvalidParameterError
+from chalicelib.core.errors import ErrorKind, InvalidParameterError
 from chalicelib.core.filters import (
     AnyOf,
     Equals,

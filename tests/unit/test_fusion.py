@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.core.fusion import FusedCandidate, FusionConfig, FusionMethod, fuse
-from chalicelib.search.base import ScoredChunk, StoredChunk
+from chalicelib.core.ports.search import ScoredChunk, StoredChunk
 
 MINMAX = FusionConfig()
 RRF = FusionConfig(method=FusionMethod.RRF)
@@ -267,8 +267,8 @@ def test_a_leg_of_equal_zero_similarities_is_no_evidence() -> None:
 
 
 def test_rerankers_see_the_chunk_with_its_documents_title() -> None:
+    from chalicelib.core.ports.search import StoredChunk
     from chalicelib.core.retrieval import rerank_text
-    from chalicelib.search.base import StoredChunk
 
     assert rerank_text(StoredChunk("c", "d", 0, "门票：免费", {"title": "故宫"})) == "故宫\n门票：免费"
     assert rerank_text(StoredChunk("c", "d", 0, "x", {"title": "T", "hier_title": "T > Prices"})) == "T > Prices\nx"

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.api.errors import InternalError
+from chalicelib.core.errors import InternalError
 from chalicelib.core.fusion import FusionConfig
 from chalicelib.core.images import ImageQueryEmbedder
 from chalicelib.core.indexing import Indexer
 from chalicelib.core.knowledge_base import KnowledgeBaseService
+from chalicelib.core.ports.models import detect_image_format
+from chalicelib.core.rerankers import RerankerRegistry
 from chalicelib.core.retrieval import RetrievalQuery, Retriever
-from chalicelib.models.base import detect_image_format
 from chalicelib.models.local import HashingEmbedder
 from chalicelib.models.local_rerank import LocalReranker
 from chalicelib.models.local_rewrite import ContextRewriter
-from chalicelib.models.registry import RerankerRegistry
 from chalicelib.search.embedded.backend import EmbeddedBackend
 from chalicelib.sources.local import LocalFileSource
 from chalicelib.store.sqlite import SqliteCatalog

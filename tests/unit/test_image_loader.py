@@ -23,7 +23,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from chalicelib.api.errors import InvalidParameterError
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.sources.images import DEFAULT_MAX_BYTES, HttpResult, ImageLoader, is_public_address, read_capped
 from tests.fakes.images import GIF, JPEG, PNG
 

@@ -18,17 +18,6 @@ import pytest
 from chalicelib.api import imm
 from chalicelib.api.common import RequestModel, decode_json_body, parse_request
 from chalicelib.api.envelopes import Family, failure, success
-from chalicelib.api.errors import (
-    AlreadyExistsError,
-    ErrorKind,
-    InternalError,
-    InvalidParameterError,
-    NotFoundError,
-    PayloadTooLargeError,
-    ServiceError,
-    ServiceUnavailableError,
-    ThrottlingError,
-)
 from chalicelib.api.imm import (
     BatchDeleteFileMetaRequest,
     BatchIndexFileMetaRequest,
@@ -44,7 +33,18 @@ from chalicelib.api.imm import (
     ListDatasetsRequest,
     validate_messages,
 )
-from chalicelib.store.base import Binding, Dataset, Project
+from chalicelib.core.errors import (
+    AlreadyExistsError,
+    ErrorKind,
+    InternalError,
+    InvalidParameterError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceError,
+    ServiceUnavailableError,
+    ThrottlingError,
+)
+from chalicelib.core.ports.catalog import Binding, Dataset, Project
 
 # ../shared beside the repository, as on the build machines and in CI.
 SEED_000 = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_44ff24fc97cd9274.txt"

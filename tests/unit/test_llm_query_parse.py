@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib.core.llm_query_parse import SYSTEM_PROMPT, GeneratedQueryParser, candidates
+from chalicelib.core.ports.models import ChatMessage
 from chalicelib.core.query_conditions import QueryConditions, TimeRange, Vocabulary
-from chalicelib.models.base import ChatMessage
 
 VOCABULARY = Vocabulary(
     labels=frozenset({"风景", "scenery", "lake", "湖", "猫"}),

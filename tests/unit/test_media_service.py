@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.api.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from chalicelib.composition import build_services
 from chalicelib.core.conversation import Conversation
+from chalicelib.core.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from chalicelib.core.media import MediaService, metadata_text
-from chalicelib.models.base import ChatMessage
+from chalicelib.core.ports.catalog import Dataset
+from chalicelib.core.ports.models import ChatMessage
 from chalicelib.settings import Settings
-from chalicelib.store.base import Dataset
 
 PHOTO = {
     "URI": "oss://examplebucket/west-lake.jpg",

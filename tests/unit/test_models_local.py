@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.models.base import ChatMessage, RerankCandidate, RerankMode, RerankRequest
+from chalicelib.core.ports.models import ChatMessage, RerankCandidate, RerankMode, RerankRequest
 from chalicelib.models.cache import CachingEmbedder
 from chalicelib.models.local import HashingEmbedder
 from chalicelib.models.local_rerank import FAMILIES, LocalReranker

@@ -24,8 +24,8 @@ import pytest
 import app  # noqa: F401 - as on Lambda: Chalice(app_name="sift") has configured the "sift" logger first
 from chalicelib import observability
 from chalicelib.api.operations import BY_NAME, Response, invoke
+from chalicelib.composition import service
 from chalicelib.core.services import Services
-from chalicelib.settings import service
 
 ROOT = Path(__file__).resolve().parents[2]
 WS = "ws_obs"

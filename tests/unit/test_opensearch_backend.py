@@ -14,9 +14,16 @@ import pytest
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError, TransportError
 from opensearchpy.serializer import JSONSerializer
 
-from chalicelib.api.errors import InternalError, ServiceUnavailableError, ThrottlingError
+from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
 from chalicelib.core.filters import parse_search_filters
-from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, RecallQuery, ScoredChunk, StoredChunk
+from chalicelib.core.ports.search import (
+    ChunkRecord,
+    DocumentRecord,
+    DocumentStatus,
+    RecallQuery,
+    ScoredChunk,
+    StoredChunk,
+)
 from chalicelib.search.opensearch.backend import OpenSearchBackend
 from chalicelib.search.opensearch.builders import (
     bulk_actions,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.core.filters import Group, Operator, matches, parse_search_filters
-from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus
 from chalicelib.search.opensearch.builders import (
     bulk_actions,
     compile_filter,

@@ -7,9 +7,10 @@ import dataclasses
 
 import pytest
 
-from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus
 from chalicelib.search.opensearch.backend import OpenSearchBackend
-from chalicelib.search.opensearch.client import OpenSearchConnection, build_client
+from chalicelib.search.opensearch.client import build_client
+from chalicelib.settings import OpenSearchConnection
 from tests.fakes.opensearch import InMemoryOpenSearch
 
 COLLECTION = "ds:travel:photos"

@@ -11,8 +11,8 @@ from opensearchpy import RequestsAWSV4SignerAuth
 from chalicelib.composition import build_backend
 from chalicelib.search.embedded.backend import EmbeddedBackend
 from chalicelib.search.opensearch.backend import OpenSearchBackend
-from chalicelib.search.opensearch.client import OpenSearchConnection, build_client
-from chalicelib.settings import ConfigurationError, Settings
+from chalicelib.search.opensearch.client import build_client
+from chalicelib.settings import ConfigurationError, OpenSearchConnection, Settings
 
 
 def test_defaults_are_the_local_stage() -> None:

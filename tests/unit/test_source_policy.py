@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.api.errors import InvalidParameterError
 from chalicelib.composition import build_services
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.services import Services
 from chalicelib.core.tenancy import SourcePolicy
 from chalicelib.settings import Settings

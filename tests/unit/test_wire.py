@@ -21,9 +21,9 @@ from darabonba.core import DaraCore
 from darabonba.response import DaraResponse
 
 from chalicelib.api.common import parse_request
-from chalicelib.api.errors import InvalidParameterError
 from chalicelib.api.operations import BY_NAME
 from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, TextKind, gather_parameters, text_kinds
+from chalicelib.core.errors import InvalidParameterError
 from tests.api.sdk import bailian_client, imm_client
 
 

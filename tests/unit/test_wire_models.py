@@ -20,8 +20,8 @@ from chalicelib.api.bailian import (
     SubmitJobRequest,
 )
 from chalicelib.api.common import MAX_BODY_BYTES, decode_json_body, parse_request
-from chalicelib.api.errors import ErrorKind, InvalidParameterError
 from chalicelib.api.responses import ResponseShapeError, check
+from chalicelib.core.errors import ErrorKind, InvalidParameterError
 from chalicelib.core.filters import Group
 
 # Words that would betray Python internals in a caller-facing message.

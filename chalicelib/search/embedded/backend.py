@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chalicelib.core.filters import Group, matches
-from chalicelib.search.base import (
+from chalicelib.core.ports.search import (
     ChunkRecord,
     DocumentRecord,
     RecallQuery,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from chalicelib.api.errors import ServiceUnavailableError
+from chalicelib.core.errors import ServiceUnavailableError
 
 # Writes hold the lock for one batch's SQLite transaction and tantivy commit (well under a second); a process that
 # waits this long behind another is better told so than left hanging.

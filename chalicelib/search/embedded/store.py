@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.search.base import ChunkRecord, DocumentRecord, DocumentStatus, StoredChunk
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, StoredChunk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (

@@ -81,8 +81,8 @@ from typing import Any, Final
 from opensearchpy import OpenSearch, helpers
 from opensearchpy.exceptions import NotFoundError, RequestError
 
-from chalicelib.api.errors import InternalError, ServiceError, ServiceUnavailableError
-from chalicelib.search.base import (
+from chalicelib.core.errors import InternalError, ServiceError, ServiceUnavailableError
+from chalicelib.core.ports.search import (
     ChunkRecord,
     DocumentRecord,
     DocumentStatus,

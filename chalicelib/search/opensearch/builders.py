@@ -54,8 +54,8 @@ from chalicelib.core.filters import (
     Operator,
     Range,
 )
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord
 from chalicelib.core.text_values import numeric_text
-from chalicelib.search.base import ChunkRecord, DocumentRecord
 
 ENGINES: Final = frozenset({"faiss", "lucene", "nmslib"})
 SPACE_TYPES: Final = frozenset({"innerproduct", "cosinesimil", "l2"})

@@ -9,32 +9,9 @@ Authentication modes (``SIFT_OPENSEARCH_AUTH``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
-AUTH_MODES = ("none", "basic", "sigv4-es", "sigv4-aoss")
-
-
-@dataclass(frozen=True, slots=True)
-class OpenSearchConnection:
-    url: str
-    auth: str = "none"
-    region: str = ""
-    user: str = ""
-    password: str = ""
-    timeout_seconds: float = 10.0
-
-    def __post_init__(self) -> None:
-        parsed = urlparse(self.url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(f"SIFT_OPENSEARCH_URL must be an http(s) URL, not {self.url!r}")
-        if self.auth not in AUTH_MODES:
-            raise ValueError(f"SIFT_OPENSEARCH_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
-        if self.auth.startswith("sigv4") and not self.region:
-            raise ValueError("SigV4 authentication needs a region (AWS_REGION)")
-        if self.auth == "basic" and not (self.user and self.password):
-            raise ValueError("basic authentication needs SIFT_OPENSEARCH_USER and SIFT_OPENSEARCH_PASSWORD")
+from chalicelib.settings import OpenSearchConnection
 
 
 def build_client(connection: OpenSearchConnection) -> Any:

@@ -1,4 +1,4 @@
-"""Translation of opensearch-py failures into the service's error hierarchy (``chalicelib.api.errors``).
+"""Translation of opensearch-py failures into the service's error hierarchy (``chalicelib.core.errors``).
 
 Why: a caller must never see a raw client traceback. Failures that a retry may cure (timeouts, lost connections,
 429 and 5xx answers) become ``ServiceUnavailableError`` (503) — except a whole request rejected with HTTP 429, which is
@@ -15,7 +15,7 @@ from typing import Any, Final
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
-from chalicelib.api.errors import InternalError, ServiceError, ServiceUnavailableError, ThrottlingError
+from chalicelib.core.errors import InternalError, ServiceError, ServiceUnavailableError, ThrottlingError
 
 TIMEOUT_MESSAGE: Final = "OpenSearch did not answer in time; retry the request"
 

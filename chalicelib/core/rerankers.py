@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chalicelib.api.errors import InvalidParameterError
-from chalicelib.models.base import Reranker
+from chalicelib.core.errors import InvalidParameterError
+from chalicelib.core.ports.models import Reranker
 
 
 class RerankerRegistry:
