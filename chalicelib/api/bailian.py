@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel
+from chalicelib.api.search_filters import parse_search_filters
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.errors import InvalidParameterError
-from chalicelib.core.filters import Group, parse_search_filters
+from chalicelib.core.filters import Group
 
 # Identifiers Sift generates or accepts: letters, digits, "_" and "-".
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

@@ -34,7 +34,7 @@ from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.errors import InvalidParameterError, NotFoundError
 from chalicelib.core.extraction import ExtractionError, detect_format, extract
 from chalicelib.core.file_fields import described_texts, label_values, objects, place_values
-from chalicelib.core.filters import Group, parse_search_filters
+from chalicelib.core.filters import AnyOf, Group, Like, Node, Range, all_of
 from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, PreparedDocument, document_id, require_settled
 from chalicelib.core.ports.catalog import Binding, Catalog, Dataset, JobDocument, Project
 from chalicelib.core.ports.models import QueryRewriter
@@ -328,13 +328,13 @@ class MediaService:
         files that pass. With no remaining text the whole query ranks them (its words are the labels and places).
         """
         limit = min(max_results, MAX_SEMANTIC_FILES)
-        media_filter = {MEDIA_TYPE_FIELD: list(media_types)}
+        media_filter = AnyOf(MEDIA_TYPE_FIELD, tuple(media_types))
         if source_uri:
             return None, self._similar_files(dataset, source_uri, media_filter, limit)
         text = (query or "").strip()
         parse = self._query_parser or _local_parser()
         conditions = parse(text, self.vocabulary(dataset), now or datetime.now())
-        filters = parse_search_filters([media_filter, *condition_filters(conditions)])
+        filters = all_of(media_filter, *condition_filters(conditions))
         recall = RetrievalQuery(
             conditions.text or text, dense_top_k=RECALL_DEPTH, sparse_top_k=RECALL_DEPTH, top_n=RECALL_DEPTH,
             filters=filters,
@@ -363,7 +363,7 @@ class MediaService:
         return vocabulary
 
     def _similar_files(
-        self, dataset: Dataset, source_uri: str, media_filter: Mapping[str, Any], limit: int
+        self, dataset: Dataset, source_uri: str, media_filter: Node, limit: int
     ) -> list[MediaFile]:
         """Files closest to the indexed file at ``source_uri`` by its stored vector, the file itself left out."""
         doc_id = document_id(source_uri)
@@ -372,7 +372,7 @@ class MediaService:
             raise NotFoundError("file", source_uri)
         recalled = self._backend.recall(
             dataset.collection,
-            RecallQuery("", vector, RECALL_DEPTH, 0, parse_search_filters([dict(media_filter)])),
+            RecallQuery("", vector, RECALL_DEPTH, 0, all_of(media_filter)),
         )
         hits = [
             RetrievedChunk(hit.chunk, max(0.0, min(1.0, hit.score)))
@@ -482,7 +482,7 @@ def _cluster_ids(given: Mapping[str, Any]) -> list[str]:
 def _cluster_filter(smart_cluster_ids: Sequence[str]) -> Group | None:
     if not smart_cluster_ids:
         return None
-    return parse_search_filters([{SMART_CLUSTER_FIELD: list(smart_cluster_ids)}])
+    return all_of(AnyOf(SMART_CLUSTER_FIELD, tuple(smart_cluster_ids)))
 
 
 def _given_version(given: Mapping[str, Any]) -> str:
@@ -498,16 +498,14 @@ def _local_parser() -> QueryParser:
     return lambda text, vocabulary, now: parse_query(text, vocabulary, now=now)
 
 
-def condition_filters(conditions: QueryConditions) -> list[dict[str, Any]]:
-    """SearchFilters subgroups (ANDed) for the conditions: the time range, one ``like`` per place and per label."""
-    groups: list[dict[str, Any]] = []
+def condition_filters(conditions: QueryConditions) -> list[Node]:
+    """Filter conditions (to be ANDed) for the query's conditions: the time range, a ``like`` per place and label."""
+    nodes: list[Node] = []
     if conditions.time is not None:
-        groups.append(
-            {PRODUCE_TIME_FIELD: {"gte": _seconds(conditions.time.start), "lt": _seconds(conditions.time.end)}}
-        )
-    groups.extend({PLACES_FIELD: {"like": place}} for place in conditions.places)
-    groups.extend({LABELS_FIELD: {"like": label}} for label in conditions.labels)
-    return groups
+        nodes.append(Range(PRODUCE_TIME_FIELD, gte=_seconds(conditions.time.start), lt=_seconds(conditions.time.end)))
+    nodes.extend(Like(PLACES_FIELD, place) for place in conditions.places)
+    nodes.extend(Like(LABELS_FIELD, label) for label in conditions.labels)
+    return nodes
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")

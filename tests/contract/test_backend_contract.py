@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chalicelib.core.filters import Group, matches, parse_search_filters
+from chalicelib.api.search_filters import parse_search_filters
+from chalicelib.core.filters import Group, matches
 from chalicelib.core.ports.search import (
     ChunkRecord,
     DocumentRecord,

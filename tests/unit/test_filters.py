@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api.search_filters import parse_search_filters
 from chalicelib.core.errors import ErrorKind, InvalidParameterError
 from chalicelib.core.filters import (
     AnyOf,
@@ -19,7 +20,6 @@ from chalicelib.core.filters import (
     Operator,
     Range,
     matches,
-    parse_search_filters,
     referenced_fields,
 )
 

@@ -14,8 +14,8 @@ import pytest
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError, TransportError
 from opensearchpy.serializer import JSONSerializer
 
+from chalicelib.api.search_filters import parse_search_filters
 from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
-from chalicelib.core.filters import parse_search_filters
 from chalicelib.core.ports.search import (
     ChunkRecord,
     DocumentRecord,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core.filters import Group, Operator, matches, parse_search_filters
+from chalicelib.api.search_filters import parse_search_filters
+from chalicelib.core.filters import Group, Operator, matches
 from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus
 from chalicelib.search.opensearch.builders import (
     bulk_actions,
