@@ -1,8 +1,9 @@
 """Fixtures of the ``SearchBackend`` contract suite (in the spirit of Haystack's DocumentStore test mixins).
 
-Every test in ``tests/contract`` receives ``backend`` once per implementation. Today that is the embedded backend
-(SQLite + tantivy + numpy in ``tmp_path``). The OpenSearch parameter is collected too, and skipped unless
-``SIFT_OPENSEARCH_URL`` points at a cluster; once ``chalicelib.search.opensearch`` exists it runs the same tests.
+Every test in ``tests/contract`` receives ``backend`` once per implementation: the embedded backend (SQLite + tantivy
++ numpy in ``tmp_path``) and the OpenSearch backend against the in-memory node (``tests/fakes/opensearch.py``) on
+every run; the OpenSearch backend against a real cluster when ``SIFT_OPENSEARCH_URL`` points at one (skipped else).
+The in-memory node skips only what needs a real analyzer or BM25 scoring.
 
 Tests never share a collection: ``make_collection`` hands out unique names (in the ``kb:<workspace>:<index>`` shape
 production uses) and drops every collection it made when the test ends, so a shared cluster stays clean.
@@ -40,8 +41,22 @@ def opensearch_backend(tmp_path: Path) -> SearchBackend:
     return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
 
 
+def in_memory_opensearch_backend(tmp_path: Path) -> SearchBackend:
+    """The OpenSearch backend with its real client, talking to the in-memory node of ``tests/fakes/opensearch.py``:
+    every run exercises the OpenSearch adapter end to end (bodies, bulk lines, msearch) without a cluster."""
+    from chalicelib.search.opensearch.backend import OpenSearchBackend
+    from chalicelib.search.opensearch.client import build_client
+    from chalicelib.settings import OpenSearchConnection
+    from tests.fakes.opensearch import InMemoryOpenSearch
+
+    client = build_client(OpenSearchConnection("https://search.example"))
+    InMemoryOpenSearch().mount(client)
+    return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
+
+
 BACKEND_FACTORIES: dict[str, Callable[[Path], SearchBackend]] = {
     "embedded": embedded_backend,
+    "opensearch-memory": in_memory_opensearch_backend,
     "opensearch": opensearch_backend,
 }
 
@@ -49,6 +64,7 @@ BACKEND_FACTORIES: dict[str, Callable[[Path], SearchBackend]] = {
 @pytest.fixture(
     params=[
         pytest.param("embedded", id="embedded"),
+        pytest.param("opensearch-memory", id="opensearch-memory"),
         pytest.param(
             "opensearch",
             id="opensearch",

@@ -467,7 +467,9 @@ def test_sparse_matching_ignores_case(backend: SearchBackend, texts: str) -> Non
     assert sparse_ids(backend, texts, "RAILWAY Safety") == ["crossing_0"]
 
 
-def test_sparse_matching_stems_english(backend: SearchBackend, texts: str) -> None:
+def test_sparse_matching_stems_english(backend_name: str, backend: SearchBackend, texts: str) -> None:
+    if backend_name == "opensearch-memory":
+        pytest.skip("the in-memory node matches whole tokens; it does not run the index's English stemmer")
     assert sparse_ids(backend, texts, "running") == ["runs_0"]
     assert sparse_ids(backend, texts, "stripe") == ["zebra_only_0"]
     assert set(sparse_ids(backend, texts, "crossings")) == {"zebra_0", "crossing_0"}
@@ -576,25 +578,60 @@ CATALOGUE: dict[str, dict[str, Any]] = {
     "c12": {"category": ["news", "blog"], "price": 99, "title": "cross-posted"},
 }
 
-FILTER_TABLE: dict[str, list[dict[str, Any]]] = {
-    "eq": [{"category": "news"}],
-    "eq-object": [{"category": {"eq": "blog"}}],
-    "neq": [{"category": {"neq": "news"}}],
-    "like": [{"title": {"like": "RETRIEV"}}],
-    "range": [{"price": {"gte": 10, "lt": 100}}],
-    "gt": [{"price": {"gt": 99}}],
-    "any-of": [{"category": ["news", "wiki"]}],
-    "any-of-on-lists": [{"tags": ["go", "rust"]}],
-    "number-equality": [{"price": 3}],
-    "boolean": [{"published": True}],
-    "or-group": [{"_operator": "OR", "category": "wiki", "price": {"gt": 200}}],
-    "and-of-subgroups": [{"category": "news"}, {"published": True}],
-    "nested-conditions": [
-        {"category": "blog", "_conditions": [{"price": {"gte": 100}}, {"tags": "python"}],
-         "_conditions_operator": "OR"}
-    ],
-    "nested-inheriting-or": [{"_operator": "OR", "分类": "新闻", "_conditions": [{"tags": "go"}, {"price": 0}]}],
-    "chinese-like": [{"分类": {"like": "新"}}],
+def _values(metadata: Mapping[str, Any], field: str) -> list[Any]:
+    """A field's stored values: an array's elements, a single value, nothing when the field is absent."""
+    if field not in metadata:
+        return []
+    value = metadata[field]
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _has(metadata: Mapping[str, Any], field: str, *wanted: Any) -> bool:
+    """Some stored value equals one of ``wanted``, like with like (a string never equals a number, nor 1 True)."""
+    return any(type(value) is type(target) or (_number(value) and _number(target))
+               for value in _values(metadata, field) for target in wanted if value == target)
+
+
+def _numbers(metadata: Mapping[str, Any], field: str) -> list[float]:
+    return [value for value in _values(metadata, field) if _number(value)]
+
+
+def _contains(metadata: Mapping[str, Any], field: str, text: str) -> bool:
+    return any(isinstance(value, str) and text.casefold() in value.casefold() for value in _values(metadata, field))
+
+
+# Each filter with its oracle: the documented semantics written out as plain Python over the fixture metadata,
+# independently of chalicelib.core.filters (which the embedded backend filters with), so the two can disagree.
+FILTER_TABLE: dict[str, tuple[list[dict[str, Any]], Callable[[Mapping[str, Any]], bool]]] = {
+    "eq": ([{"category": "news"}], lambda m: _has(m, "category", "news")),
+    "eq-object": ([{"category": {"eq": "blog"}}], lambda m: _has(m, "category", "blog")),
+    "neq": ([{"category": {"neq": "news"}}], lambda m: not _has(m, "category", "news")),
+    "like": ([{"title": {"like": "RETRIEV"}}], lambda m: _contains(m, "title", "retriev")),
+    "range": ([{"price": {"gte": 10, "lt": 100}}], lambda m: any(10 <= v < 100 for v in _numbers(m, "price"))),
+    "gt": ([{"price": {"gt": 99}}], lambda m: any(v > 99 for v in _numbers(m, "price"))),
+    "any-of": ([{"category": ["news", "wiki"]}], lambda m: _has(m, "category", "news", "wiki")),
+    "any-of-on-lists": ([{"tags": ["go", "rust"]}], lambda m: _has(m, "tags", "go", "rust")),
+    "number-equality": ([{"price": 3}], lambda m: _has(m, "price", 3)),
+    "boolean": ([{"published": True}], lambda m: _has(m, "published", True)),
+    "or-group": ([{"_operator": "OR", "category": "wiki", "price": {"gt": 200}}],
+                 lambda m: _has(m, "category", "wiki") or any(v > 200 for v in _numbers(m, "price"))),
+    "and-of-subgroups": ([{"category": "news"}, {"published": True}],
+                         lambda m: _has(m, "category", "news") and _has(m, "published", True)),
+    "nested-conditions": (
+        [{"category": "blog", "_conditions": [{"price": {"gte": 100}}, {"tags": "python"}],
+          "_conditions_operator": "OR"}],
+        lambda m: _has(m, "category", "blog") and (any(v >= 100 for v in _numbers(m, "price"))
+                                                   or _has(m, "tags", "python")),
+    ),
+    "nested-inheriting-or": (
+        [{"_operator": "OR", "分类": "新闻", "_conditions": [{"tags": "go"}, {"price": 0}]}],
+        lambda m: _has(m, "分类", "新闻") or _has(m, "tags", "go") or _has(m, "price", 0),
+    ),
+    "chinese-like": ([{"分类": {"like": "新"}}], lambda m: _contains(m, "分类", "新")),
 }
 
 
@@ -611,32 +648,33 @@ def catalogue(backend: SearchBackend, collection: str) -> str:
     return collection
 
 
-@pytest.mark.parametrize("raw", FILTER_TABLE.values(), ids=FILTER_TABLE.keys())
-def test_filtered_recall_agrees_with_the_python_oracle(
-    backend: SearchBackend, catalogue: str, raw: list[dict[str, Any]]
-) -> None:
-    tree = filters(raw)
-    expected = {f"{key}_0" for key, metadata in CATALOGUE.items() if matches(tree, metadata)}
+@pytest.mark.parametrize("name", FILTER_TABLE)
+def test_filtered_recall_agrees_with_the_python_oracle(backend: SearchBackend, catalogue: str, name: str) -> None:
+    raw, oracle = FILTER_TABLE[name]
+    expected = {f"{key}_0" for key, metadata in CATALOGUE.items() if oracle(metadata)}
     assert 0 < len(expected) < len(CATALOGUE)  # the filter discriminates, so agreement means something
 
     result = recall(backend, catalogue, text="common", vector=[1.0, 1.0, 1.0, 1.0], dense=100, sparse=100,
-                    filters=tree)
+                    filters=filters(raw))
 
     assert set(ids(result.dense)) == expected
     assert set(ids(result.sparse)) == expected
 
 
 def test_filtered_recall_oracle_spot_checks() -> None:
-    """Guards the oracle table itself against drifting into trivial filters (values worked out by hand)."""
+    """Guards the oracle table itself against drifting into trivial filters (values worked out by hand), and the
+    filter evaluator against the oracle."""
     def selected(name: str) -> set[str]:
-        tree = filters(FILTER_TABLE[name])
-        return {key for key, metadata in CATALOGUE.items() if matches(tree, metadata)}
+        return {key for key, metadata in CATALOGUE.items() if FILTER_TABLE[name][1](metadata)}
 
     assert selected("eq") == {"c01", "c02", "c10", "c12"}
     assert selected("range") == {"c02", "c04", "c08", "c12"}
     assert selected("number-equality") == {"c06", "c09"}
     assert selected("nested-conditions") == {"c03", "c04", "c07"}
     assert selected("nested-inheriting-or") == {"c05", "c07", "c08"}
+    for name, (raw, oracle) in FILTER_TABLE.items():
+        tree = filters(raw)
+        assert {key for key, m in CATALOGUE.items() if matches(tree, m)} == selected(name), name
 
 
 # --- image index ------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ recorded with its method, path and body/response sizes, so a benchmark can count
 
 It implements the REST calls Sift's backend makes — index create/exists/delete, aliases, mappings, ``_bulk``,
 ``_doc``, ``_search``, ``_count``, ``_msearch``, ``_delete_by_query``, ``_refresh`` — and the query clauses its
-builders emit: ``bool``, ``term``, ``terms``, ``range``, ``exists``, ``match``, ``match_all``, ``knn`` (exact,
+builders emit: ``bool``, ``term``, ``terms``, ``range``, ``exists``, ``match``, ``match_all``, ``wildcard``, ``knn`` (exact,
 innerproduct/cosinesimil scores as the k-NN plugin reports them, efficient ``filter``, ``ignore_unmapped``). ``match``
 scores by a plain term-overlap count, not BM25: rankings agree with a real cluster only on easy cases, which is all a
 wiring test needs. Any clause or endpoint it does not know is answered with HTTP 400, never silently ignored.
@@ -159,6 +159,12 @@ class InMemoryOpenSearch:
     # --- writes -------------------------------------------------------------------------------------------------------
 
     def _index(self, name: str, doc_id: str | None, source: dict[str, Any]) -> dict[str, Any]:
+        mappings = self.indices[self._resolve(name)]["body"].get("mappings", {})
+        if mappings.get("dynamic") == "strict":  # as a cluster refuses a field its strict mapping does not name
+            unmapped = sorted(set(source) - set(mappings.get("properties", {})))
+            if unmapped:
+                raise _HttpError(400, "strict_dynamic_mapping_exception",
+                                 f"mapping set to strict, dynamic introduction of [{unmapped[0]}] is not allowed")
         doc_id = doc_id or uuid.uuid4().hex
         self._docs(name)[doc_id] = source
         return {"_index": self._resolve(name), "_id": doc_id, "result": "created"}
@@ -302,7 +308,29 @@ def _matches(source: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
         return any(_in_range(value, bounds) for value in _values(source, field))
     if kind == "match":
         return _score(source, query) > 0
+    if kind == "wildcard":
+        (field, pattern), = spec.items()
+        pattern = pattern["value"] if isinstance(pattern, dict) else pattern
+        return any(isinstance(value, str) and _wildcard(pattern, value) for value in _values(source, field))
     raise _HttpError(400, "unsupported_by_fake", f"query clause {kind!r}")
+
+
+def _wildcard(pattern: str, value: str) -> bool:
+    """Lucene's wildcard query on a keyword: ``*`` any run, ``?`` one character, ``\\`` escapes; case-sensitive."""
+    regex, escaped = [], False
+    for character in pattern:
+        if escaped:
+            regex.append(re.escape(character))
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == "*":
+            regex.append(".*")
+        elif character == "?":
+            regex.append(".")
+        else:
+            regex.append(re.escape(character))
+    return re.fullmatch("".join(regex), value, flags=re.DOTALL) is not None
 
 
 def _score(source: Mapping[str, Any], query: Mapping[str, Any]) -> float:

@@ -249,6 +249,12 @@ class OpenSearchBackend:
             return
         alias = self.alias(collection)
         with translated("write the documents"):
+            if any(chunk.image_vector is not None for _, chunks in documents for chunk in chunks):
+                # Checked before anything is replaced (the embedded backend refuses the same way); one lookup, and
+                # only for batches with image chunks.
+                _, image_dimension = self._dimensions(alias)
+                if image_dimension == 0:
+                    raise ValueError(f"collection {collection!r} has no image index for image vectors")
             for record, chunks in documents:
                 if self._serverless:
                     self._replace_by_ids(collection, alias, record, chunks)
