@@ -20,6 +20,7 @@ import pytest
 
 from chalicelib.core.ports.search import SearchBackend
 from chalicelib.search.embedded.backend import EmbeddedBackend
+from tests.fakes.opensearch import InMemoryOpenSearch
 
 OPENSEARCH_URL_ENV = "SIFT_OPENSEARCH_URL"
 
@@ -41,16 +42,16 @@ def opensearch_backend(tmp_path: Path) -> SearchBackend:
     return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
 
 
-def in_memory_opensearch_backend(tmp_path: Path) -> SearchBackend:
+def in_memory_opensearch_backend(tmp_path: Path, node: InMemoryOpenSearch | None = None) -> SearchBackend:
     """The OpenSearch backend with its real client, talking to the in-memory node of ``tests/fakes/opensearch.py``:
-    every run exercises the OpenSearch adapter end to end (bodies, bulk lines, msearch) without a cluster."""
+    every run exercises the OpenSearch adapter end to end (bodies, bulk lines, msearch) without a cluster, and the
+    node checks every request against the OpenSearch API specification."""
     from chalicelib.search.opensearch.backend import OpenSearchBackend
     from chalicelib.search.opensearch.client import build_client
     from chalicelib.settings import OpenSearchConnection
-    from tests.fakes.opensearch import InMemoryOpenSearch
 
     client = build_client(OpenSearchConnection("https://search.example"))
-    InMemoryOpenSearch().mount(client)
+    (node or InMemoryOpenSearch()).mount(client)
     return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
 
 
@@ -80,8 +81,14 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def backend(backend_name: str, tmp_path: Path) -> SearchBackend:
-    return BACKEND_FACTORIES[backend_name](tmp_path)
+def backend(backend_name: str, tmp_path: Path) -> Iterator[SearchBackend]:
+    if backend_name != "opensearch-memory":
+        yield BACKEND_FACTORIES[backend_name](tmp_path)
+        return
+    node = InMemoryOpenSearch()
+    yield in_memory_opensearch_backend(tmp_path, node)
+    # Every body the backend sent was checked against the OpenSearch API specification (tests/fakes/opensearch_spec.py).
+    assert node.violations == []
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ builders emit: ``bool``, ``term``, ``terms``, ``range``, ``exists``, ``match``, 
 innerproduct/cosinesimil scores as the k-NN plugin reports them, efficient ``filter``, ``ignore_unmapped``). ``match``
 scores by a plain term-overlap count, not BM25: rankings agree with a real cluster only on easy cases, which is all a
 wiring test needs. Any clause or endpoint it does not know is answered with HTTP 400, never silently ignored.
+
+Before answering, it checks the request against the official OpenSearch API specification
+(``tests/fakes/opensearch_spec.py``): a body a real cluster would refuse is a 400 ``spec_violation`` here too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
+
+from tests.fakes.opensearch_spec import OpenSearchSpec, SpecViolation, specification
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -47,10 +52,14 @@ class RecordedRequest:
 
 
 class InMemoryOpenSearch:
-    def __init__(self) -> None:
+    def __init__(self, spec: OpenSearchSpec | None = None) -> None:
         self.indices: dict[str, dict[str, Any]] = {}  # name -> {"body": create body, "docs": {id: source}}
         self.aliases: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
+        # Every request is checked against the official API specification first; what it refuses is answered 400
+        # ``spec_violation`` and kept here, so a test can also assert that there was none.
+        self.spec = spec or specification()
+        self.violations: list[str] = []
 
     # --- plumbing -----------------------------------------------------------------------------------------------------
 
@@ -65,6 +74,11 @@ class InMemoryOpenSearch:
         parts = urlsplit(url)
         params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         segments = [segment for segment in parts.path.split("/") if segment]
+        try:
+            self.spec.check(method, parts.path, body)
+        except SpecViolation as exc:
+            self.violations.append(str(exc))
+            return 400, {"error": {"type": "spec_violation", "reason": str(exc)}, "status": 400}
         try:
             return 200, self._route(method, segments, params, body)
         except _HttpError as exc:
