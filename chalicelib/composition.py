@@ -25,12 +25,13 @@ if TYPE_CHECKING:
     from chalicelib.core.answer import Answerer
     from chalicelib.core.data_center import BlobStore
     from chalicelib.core.images import ImageQueryEmbedder
-    from chalicelib.core.knowledge_base import KnowledgeBaseService, KnowledgeBaseUpdates
+    from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.core.media import QueryParser
     from chalicelib.core.ports.catalog import Catalog
     from chalicelib.core.ports.models import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
     from chalicelib.core.ports.search import SearchBackend
     from chalicelib.core.ports.sources import ObjectSource
+    from chalicelib.core.reindex import KnowledgeBaseUpdates
     from chalicelib.core.rerankers import RerankerRegistry
     from chalicelib.core.services import Services
     from chalicelib.workflows.batches import ResultReader
@@ -110,9 +111,11 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Know
 def build_services(settings: Settings, clients: AwsClients | None = None) -> Services:
     """Wire everything a stage serves."""
     from chalicelib.core.data_center import DataCenterService
+    from chalicelib.core.index_jobs import IndexJobs
     from chalicelib.core.indexing import Indexer
     from chalicelib.core.knowledge_base import KnowledgeBaseService
     from chalicelib.core.media import MediaService
+    from chalicelib.core.reindex import Reindexer
     from chalicelib.core.retrieval import Retriever
     from chalicelib.core.services import Services
     from chalicelib.sources.data_center import DataCenterSource
@@ -146,10 +149,14 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension,
         image_embedding_model=image_embedder.name if image_embedder else "",
         image_dimension=image_embedder.dimension if image_embedder else 0,
-        updates=build_knowledge_base_updates(settings, clients),
         source_policy=source_policy,
         data_center=data_center,
     )
+    runner = build_job_runner(settings, clients)  # None: jobs, reindexes and bindings run in this process
+    jobs = IndexJobs(knowledge_bases, catalog, indexer, runner=runner, source_policy=source_policy,
+                     data_center=data_center)
+    reindex = Reindexer(knowledge_bases, jobs, backend, indexer, embedder.name, embedder.dimension,
+                        updates=build_knowledge_base_updates(settings, clients), runner=runner)
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
     llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
     generator = build_generator(settings, clients)
@@ -157,13 +164,9 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension, rewriter=llm_rewriter,
         query_parser=_generated_query_parser(generator) if generator else None,
         answerer=_generated_answerer(generator) if generator else None,
-        source_policy=source_policy,
+        source_policy=source_policy, job_runner=runner,
     )
-    runner = build_job_runner(settings, clients)
-    if runner is not None:  # else both keep running their jobs in-process
-        knowledge_bases.job_runner = runner
-        media.job_runner = runner
-    return Services(knowledge_bases, media, data_center, build_gate(settings, clients, catalog))
+    return Services(knowledge_bases, jobs, reindex, media, data_center, build_gate(settings, clients, catalog))
 
 
 def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> StepFunctionsJobRunner | None:

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from chalicelib.composition import build_access_keys, build_service
+from chalicelib.composition import build_access_keys, build_services
 from chalicelib.core.access_keys import AccessKeys, Level
 from chalicelib.settings import Settings
 
@@ -25,13 +25,14 @@ DEMO_KEY = "demo key (make run)"
 def main() -> int:
     settings = Settings.from_environment()
     # The operator seeds from the repository's own files, which a stage with access keys refuses to its tenants.
-    service = build_service(dataclasses.replace(settings, auth="none"))
+    services = build_services(dataclasses.replace(settings, auth="none"))
+    service = services.knowledge_bases
     if service.find(WORKSPACE_ID, INDEX_ID) is None:
         service.create(
             WORKSPACE_ID, name="Larkspur Outdoor demo", index_id=INDEX_ID, source_uri=DOCS.as_uri() + "/",
             description="Example documents in English and Chinese (examples/docs)",
         )
-    job = service.submit_job(WORKSPACE_ID, INDEX_ID, None)
+    job = services.jobs.submit_job(WORKSPACE_ID, INDEX_ID, None)
     for document in job.documents:
         print(f"  {document.status:<7} {document.name} {document.message}")
     print(f"demo knowledge base {WORKSPACE_ID}/{INDEX_ID}: job {job.job_id} {job.status.value}")

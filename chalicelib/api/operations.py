@@ -33,6 +33,7 @@ from chalicelib.core.errors import (
     UnknownActionError,
     UnknownRouteError,
 )
+from chalicelib.core.index_jobs import IndexJobs
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.ports.catalog import Job, KnowledgeBase
 from chalicelib.core.ports.models import ChatMessage, RerankMode
@@ -276,7 +277,7 @@ def _delete_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
     return {"Id": call.request.index_id}
 
 
-def _submit_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+def _submit_job(service: IndexJobs, call: Call) -> dict[str, Any]:
     request: bailian.SubmitJobRequest = call.request
     if request.source_type:
         job = service.submit_files_job(call.workspace_id, request.index_id, file_ids=request.file_ids,
@@ -286,7 +287,7 @@ def _submit_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
     return _job_started(job)
 
 
-def _submit_index_job(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+def _submit_index_job(service: IndexJobs, call: Call) -> dict[str, Any]:
     request: bailian.IndexRef = call.request
     return _job_started(service.submit_index_job(call.workspace_id, request.index_id)) | {"IndexId": request.index_id}
 
@@ -297,7 +298,7 @@ def _job_started(job: Job) -> dict[str, Any]:
     return {"Id": job.job_id, "Status": job.status.value}
 
 
-def _job_status(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
+def _job_status(service: IndexJobs, call: Call) -> dict[str, Any]:
     request: bailian.JobStatusRequest = call.request
     job = service.get_job(call.workspace_id, request.index_id, request.job_id)
     documents = list(job.documents)
@@ -376,11 +377,12 @@ OPERATIONS: tuple[Operation, ...] = (
     _kb("DeleteIndex", "POST", "delete", bailian.IndexRef, responses.IndexRefData, _delete_index, Access.ADMIN,
         timeout_s=120),
     _kb("SubmitIndexJob", "POST", "submit_index_job", bailian.IndexRef, responses.IndexJobStarted, _submit_index_job,
-        Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900),
+        Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900, component="jobs"),
     _kb("SubmitIndexAddDocumentsJob", "POST", "add_documents_to_index", bailian.SubmitJobRequest,
-        responses.JobStarted, _submit_job, Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900),
+        responses.JobStarted, _submit_job, Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900,
+        component="jobs"),
     _kb("GetIndexJobStatus", "GET", "job/status", bailian.JobStatusRequest, responses.JobStatusData, _job_status,
-        Access.CATALOG_READ),
+        Access.CATALOG_READ, component="jobs"),
     _kb("ListIndexDocuments", "GET", "list_index_documents", bailian.ListDocumentsRequest,
         responses.ListDocumentsData, _list_documents, Access.BROWSE),
     _kb("DeleteIndexDocument", "POST", "delete_index_document", bailian.DeleteDocumentsRequest,

@@ -100,6 +100,7 @@ class MediaService:
         query_parser: QueryParser | None = None,
         answerer: Answerer | None = None,
         source_policy: SourcePolicy | None = None,
+        job_runner: BindingRunner | None = None,
     ) -> None:
         self._catalog = catalog
         self._backend = backend
@@ -113,7 +114,7 @@ class MediaService:
         self._answerer = answerer or ExtractiveAnswerer()  # ContextualAnswer's; an LLM one when configured
         self._sources = source_policy or SourcePolicy()  # which source objects a project may read
         # None: a binding's initial indexing runs inside CreateBinding (the local stage); else the runner starts it.
-        self.job_runner: BindingRunner | None = None
+        self._job_runner = job_runner
 
     # projects and datasets ---------------------------------------------------------------------------------------
 
@@ -169,9 +170,9 @@ class MediaService:
         now = utc_now()
         binding = Binding(project_name, dataset_name, uri, "Running", now, now)
         self._catalog.create_binding(binding)
-        if self.job_runner is not None:
+        if self._job_runner is not None:
             try:
-                self.job_runner.start_binding(new_id("job"), binding)
+                self._job_runner.start_binding(new_id("job"), binding)
             except Exception as exc:
                 self.finish_binding(project_name, dataset_name, uri, [], error=getattr(exc, "message", str(exc)))
                 raise

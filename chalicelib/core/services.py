@@ -1,4 +1,5 @@
-"""Everything one deployment serves, built once per process: the knowledge-base and the media-dataset services.
+"""Everything one deployment serves, built once per process: knowledge bases, their jobs and reindex, media datasets,
+the data center and who may call.
 
 They share the backend, the models and the catalog; S3 object events go to both, since a prefix may feed a knowledge
 base (its SourceURI) and a dataset (a binding) at once.
@@ -11,14 +12,18 @@ from typing import Any
 
 from chalicelib.core.access_keys import Gate
 from chalicelib.core.data_center import DataCenterService
+from chalicelib.core.index_jobs import IndexJobs
 from chalicelib.core.indexing import require_settled
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.media import MediaService
+from chalicelib.core.reindex import Reindexer
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     knowledge_bases: KnowledgeBaseService
+    jobs: IndexJobs  # indexing jobs of knowledge bases
+    reindex: Reindexer
     media: MediaService
     data_center: DataCenterService
     access: Gate  # who may call (SIFT_AUTH)

@@ -22,8 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from chalicelib.core.index_jobs import job_counts
 from chalicelib.core.indexing import document_id
-from chalicelib.core.knowledge_base import job_counts
 from chalicelib.core.ports.catalog import JobDocument
 from chalicelib.core.ports.search import DocumentStatus
 from chalicelib.core.ports.sources import is_sidecar

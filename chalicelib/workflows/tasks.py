@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from chalicelib.core.knowledge_base import finished_job, job_counts
+from chalicelib.core.index_jobs import finished_job, job_counts
 from chalicelib.core.ports.catalog import Job, JobStatus
 from chalicelib.core.ports.sources import SourceError
 from chalicelib.sources.s3 import split_uri
@@ -78,7 +78,7 @@ def start_job(services: Services, event: Mapping[str, Any], results: ResultReade
     if target.kind == DATASET:
         services.media.get_dataset(target.project_name, target.dataset_name)
         return {"JobId": job_id, "Status": JobStatus.RUNNING.value}
-    job = services.knowledge_bases.start_job(target.workspace_id, target.index_id, job_id)
+    job = services.jobs.start_job(target.workspace_id, target.index_id, job_id)
     return {"JobId": job_id, "Status": job.status.value}
 
 
@@ -89,7 +89,7 @@ def index_batch(services: Services, event: Mapping[str, Any], results: ResultRea
     if target.kind == DATASET:
         outcomes = services.media.index_uris(target.project_name, target.dataset_name, uris)
     else:
-        outcomes = services.knowledge_bases.index_batch(
+        outcomes = services.jobs.index_batch(
             target.workspace_id, target.index_id, uris, version=target.index_version,
             job_id=job_id if target.index_version is not None else "",
         )
@@ -113,7 +113,7 @@ def finish_job(services: Services, event: Mapping[str, Any], results: ResultRead
             services.media.finish_binding(target.project_name, target.dataset_name, target.binding_uri, [],
                                           error=message)
         else:
-            services.knowledge_bases.fail_job(target.workspace_id, target.index_id, job_id, message)
+            services.jobs.fail_job(target.workspace_id, target.index_id, job_id, message)
         return {"JobId": job_id, "Status": JobStatus.FAILED.value}
     collected = collect_results(event.get("Results"), results)
     if target.kind == DATASET:
@@ -122,7 +122,7 @@ def finish_job(services: Services, event: Mapping[str, Any], results: ResultRead
         status = finished_job(Job(job_id, "", "", JobStatus.RUNNING, "", ""), collected.documents).status
         return {"JobId": job_id, "Status": status.value, "Counts": job_counts(collected.documents)}
     message = f"{collected.failed_batches} batch(es) could not be indexed." if collected.failed_batches else ""
-    job = services.knowledge_bases.finish_job(
+    job = services.jobs.finish_job(
         target.workspace_id, target.index_id, job_id, collected.documents, message=message
     )
     return {"JobId": job_id, "Status": job.status.value, "Counts": dict(job.counts)}
@@ -134,7 +134,7 @@ def finish_job(services: Services, event: Mapping[str, Any], results: ResultRead
 def begin_reindex(services: Services, event: Mapping[str, Any], results: ResultReader | None) -> dict[str, Any]:
     """Create and claim version n+1; returns the target and the S3 prefix the Map lists (the SourceURI)."""
     job_id, workspace_id, index_id = _text(event, "JobId"), _text(event, "WorkspaceId"), _text(event, "IndexId")
-    kb = services.knowledge_bases.begin_reindex(workspace_id, index_id, job_id)
+    kb = services.reindex.begin_reindex(workspace_id, index_id, job_id)
     assert kb.pending_version is not None and kb.source_uri is not None
     try:
         bucket, prefix = split_uri(kb.source_uri)
@@ -154,7 +154,7 @@ def commit_reindex(services: Services, event: Mapping[str, Any], results: Result
     if target.index_version is None:
         raise ValueError("CommitReindex needs Target.IndexVersion")
     collected = collect_results(event.get("Results"), results)
-    job = services.knowledge_bases.commit_reindex(
+    job = services.reindex.commit_reindex(
         target.workspace_id, target.index_id, job_id, collected.documents, failed_batches=collected.failed_batches
     )
     return {"JobId": job_id, "Status": job.status.value, "Version": target.index_version, "Counts": dict(job.counts)}
@@ -163,7 +163,7 @@ def commit_reindex(services: Services, event: Mapping[str, Any], results: Result
 def abort_reindex(services: Services, event: Mapping[str, Any], results: ResultReader | None) -> dict[str, Any]:
     """Drop the version being built and release the claim; the job is FAILED and the live version stays."""
     job_id, workspace_id, index_id = _text(event, "JobId"), _text(event, "WorkspaceId"), _text(event, "IndexId")
-    job = services.knowledge_bases.abort_reindex(workspace_id, index_id, job_id, failure_message(event.get("Error")))
+    job = services.reindex.abort_reindex(workspace_id, index_id, job_id, failure_message(event.get("Error")))
     return {"JobId": job_id, "Status": job.status.value}
 
 

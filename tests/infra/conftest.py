@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,20 @@ class Machines:
     client: Any
     batch_arn: str
     reindex_arn: str
+    settings: Settings
+    tasks: LambdaTasks
 
     def runner(self) -> StepFunctionsJobRunner:
         return StepFunctionsJobRunner(self.client, self.batch_arn, self.reindex_arn)
+
+    def services(self) -> Services:
+        """The stage's services as a deployed one builds them (its runner starts these machines), on the same data
+        directory; the machines' Lambda tasks run on them too."""
+        deployed = build_services(replace(self.settings, job_runner="stepfunctions",
+                                          batch_index_state_machine=self.batch_arn,
+                                          reindex_state_machine=self.reindex_arn))
+        self.tasks.services = deployed
+        return deployed
 
     def wait(self, machine_arn: str, name: str, timeout: float = 60.0) -> dict[str, Any]:
         """The finished execution ``name`` of ``machine_arn`` (describe_execution's answer)."""
@@ -184,7 +195,7 @@ def lambda_tasks(aws: boto3.Session, services: Services, monkeypatch: pytest.Mon
 
 
 @pytest.fixture
-def machines(aws: boto3.Session, lambda_tasks: LambdaTasks, retry_sleeps: list[float]) -> Machines:
+def machines(aws: boto3.Session, lambda_tasks: LambdaTasks, retry_sleeps: list[float], settings: Settings) -> Machines:
     """Both state machines from infra/, their placeholders filled in as DefinitionSubstitutions would."""
     iam = aws.client("iam")
     role = iam.create_role(RoleName="sift-test-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -200,7 +211,7 @@ def machines(aws: boto3.Session, lambda_tasks: LambdaTasks, retry_sleeps: list[f
         )["stateMachineArn"]
         for name in MACHINES
     }
-    return Machines(client, arns["batch_index"], arns["reindex"])
+    return Machines(client, arns["batch_index"], arns["reindex"], settings, lambda_tasks)
 
 
 def put_documents(session: boto3.Session, documents: dict[str, bytes], bucket: str = DOCS_BUCKET) -> None:

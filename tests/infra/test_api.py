@@ -34,7 +34,7 @@ def api(
         monkeypatch.setenv(name, value)
     service.cache_clear()
     lambda_tasks.services = service()  # the tasks run on the very services the routes use
-    assert isinstance(lambda_tasks.services.knowledge_bases.job_runner, StepFunctionsJobRunner)
+    assert isinstance(lambda_tasks.services.jobs._runner, StepFunctionsJobRunner)
     with Client(app, stage_name="local", project_dir=str(REPO_ROOT)) as client:
         yield Api(client, tmp_path / "app", aws.client("s3"))
     service.cache_clear()

@@ -26,17 +26,11 @@ def knowledge_base(services: Services, source: str = f"s3://{DOCS_BUCKET}/kb/") 
     return services.knowledge_bases.create(WS, name="handbook", source_uri=source).index_id
 
 
-def use_step_functions(services: Services, machines: Machines) -> None:
-    runner = machines.runner()
-    services.knowledge_bases.job_runner = runner
-    services.media.job_runner = runner
-
-
 def submit_and_wait(services: Services, machines: Machines, index_id: str, uris: list[str] | None = None) -> Job:
-    submitted = services.knowledge_bases.submit_job(WS, index_id, uris)
+    submitted = services.jobs.submit_job(WS, index_id, uris)
     assert submitted.status is JobStatus.PENDING  # the request answers before any task ran
     machines.wait(machines.batch_arn, submitted.job_id)
-    return services.knowledge_bases.get_job(WS, index_id, submitted.job_id)
+    return services.jobs.get_job(WS, index_id, submitted.job_id)
 
 
 def binding_state(services: Services, uri: str) -> tuple[str, str]:
@@ -57,7 +51,7 @@ def test_a_prefix_of_documents_completes_with_counts_and_is_retrievable(
     # Folder markers and sidecars are listed by S3 but are not documents; the sidecar's metadata reaches its document.
     put_documents(aws, {**TEXTS, "kb/": b"", "kb/tent.txt.metadata.json": b'{"metadataAttributes": {"year": 2024}}'})
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     job = submit_and_wait(services, machines, index_id)
 
@@ -80,7 +74,7 @@ def test_a_corrupt_document_makes_the_job_partial_and_the_rest_is_indexed(
 ) -> None:
     put_documents(aws, {**TEXTS, "kb/broken.pdf": b"%PDF-1.7\n this is not a pdf at all"})
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     job = submit_and_wait(services, machines, index_id)
 
@@ -105,7 +99,7 @@ def test_a_throttled_batch_is_retried_with_backoff_and_the_job_still_completes(
 ) -> None:
     put_documents(aws, TEXTS)
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
     throttled: list[dict[str, Any]] = []
 
     def throttle_the_first_batch(event: dict[str, Any]) -> None:
@@ -132,7 +126,7 @@ def test_an_error_that_is_not_throttling_is_not_retried_but_caught(
     """The control of the test above: Retry goes by the error's name, and a bug is not worth six attempts."""
     put_documents(aws, TEXTS)
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     def tent_batch_has_a_bug(event: dict[str, Any]) -> None:
         if event.get("Task") == "IndexBatch" and any("tent" in item["Key"] for item in event["Items"]):
@@ -153,7 +147,7 @@ def test_a_batch_failing_for_good_is_recorded_failed_and_the_run_goes_on(
 ) -> None:
     put_documents(aws, TEXTS)
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     def lamp_batch_always_throttled(event: dict[str, Any]) -> None:
         if event.get("Task") == "IndexBatch" and any("lamp" in item["Key"] for item in event["Items"]):
@@ -179,10 +173,10 @@ def test_a_prefix_that_cannot_be_listed_fails_the_job_with_the_reason(
 ) -> None:
     put_documents(aws, TEXTS)
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
     aws.client("s3").create_bucket(Bucket="sift-infra-gone")
     put_documents(aws, {"x/a.txt": b"soon gone"}, bucket="sift-infra-gone")
-    submitted = services.knowledge_bases.submit_job(WS, index_id, ["s3://sift-infra-gone/x/"])
+    submitted = services.jobs.submit_job(WS, index_id, ["s3://sift-infra-gone/x/"])
     s3 = aws.client("s3")
     s3.delete_object(Bucket="sift-infra-gone", Key="x/a.txt")
     s3.delete_bucket(Bucket="sift-infra-gone")  # gone between the submission and the listing
@@ -190,7 +184,7 @@ def test_a_prefix_that_cannot_be_listed_fails_the_job_with_the_reason(
     execution = machines.wait(machines.batch_arn, submitted.job_id)
 
     assert execution["status"] == "FAILED" and execution["error"] == "IndexingJobFailed"
-    job = services.knowledge_bases.get_job(WS, index_id, submitted.job_id)
+    job = services.jobs.get_job(WS, index_id, submitted.job_id)
     assert job.status is JobStatus.FAILED
     assert job.message.startswith("Indexing failed: ")
 
@@ -200,7 +194,7 @@ def test_several_source_uris_travel_as_items_and_are_indexed_in_batches(
 ) -> None:
     put_documents(aws, {**TEXTS, "more/kettle.txt": b"Kettle descaling: vinegar, then rinse twice."})
     index_id = knowledge_base(services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     job = submit_and_wait(
         services, machines, index_id, [f"s3://{DOCS_BUCKET}/kb/tent.txt", f"s3://{DOCS_BUCKET}/more/"]
@@ -219,7 +213,8 @@ def test_a_binding_indexes_its_prefix_into_the_dataset_through_the_same_machine(
     media = services.media
     media.create_project("travel")
     dataset = media.create_dataset("travel", "photos")
-    use_step_functions(services, machines)
+    services = machines.services()
+    media = services.media
 
     binding = media.create_binding("travel", "photos", f"s3://{DOCS_BUCKET}/photos/")
     assert binding.state == "Running"
@@ -242,7 +237,7 @@ def test_a_binding_whose_files_all_fail_is_marked_failed_with_the_reason(
     put_documents(aws, {"broken/a.txt": b"first", "broken/b.txt": b"second"})
     services.media.create_project("travel")
     services.media.create_dataset("travel", "broken")
-    use_step_functions(services, machines)
+    services = machines.services()
 
     def every_batch_has_a_bug(event: dict[str, Any]) -> None:
         if event.get("Task") == "IndexBatch":

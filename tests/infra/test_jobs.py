@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.core.errors import InternalError
-from chalicelib.core.knowledge_base import JOB_DOCUMENTS_BUDGET, finished_job
+from chalicelib.core.index_jobs import JOB_DOCUMENTS_BUDGET, finished_job
 from chalicelib.core.ports.catalog import Job, JobDocument, JobStatus, KnowledgeBase
 from chalicelib.store.dynamodb import DynamoDbCatalog, create_table
 

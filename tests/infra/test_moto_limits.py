@@ -14,7 +14,7 @@ from chalicelib.core.ports.catalog import JobStatus
 from chalicelib.core.services import Services
 from tests.infra.asl import MACHINES, definition, for_moto
 from tests.infra.conftest import DOCS_BUCKET, WS, Machines
-from tests.infra.test_batch_index import knowledge_base, use_step_functions
+from tests.infra.test_batch_index import knowledge_base
 from tests.infra.test_definitions import SUBSTITUTIONS
 
 
@@ -36,10 +36,10 @@ def test_moto_fails_the_listing_of_an_empty_prefix(services: Services, machines:
     """AWS lists an empty prefix as no items (the job COMPLETED with nothing in it); moto's ItemReader reads the
     response's ``Contents``, absent when nothing matched, and the Map fails with States.Runtime."""
     index_id = knowledge_base(services, f"s3://{DOCS_BUCKET}/empty/")
-    use_step_functions(services, machines)
+    services = machines.services()
 
-    submitted = services.knowledge_bases.submit_job(WS, index_id, None)
+    submitted = services.jobs.submit_job(WS, index_id, None)
     machines.wait(machines.batch_arn, submitted.job_id)
 
-    job = services.knowledge_bases.get_job(WS, index_id, submitted.job_id)
+    job = services.jobs.get_job(WS, index_id, submitted.job_id)
     assert (job.status, job.message) == (JobStatus.FAILED, "Indexing failed: States.Runtime: 'Contents'")

@@ -14,8 +14,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.core.errors import ThrottlingError
-from chalicelib.core.knowledge_base import KnowledgeBaseUpdates
 from chalicelib.core.ports.catalog import Catalog, KnowledgeBase
+from chalicelib.core.reindex import KnowledgeBaseUpdates
 from chalicelib.store.dynamodb import DynamoDbCatalog, create_table
 from chalicelib.store.sqlite import SqliteCatalog
 from chalicelib.workflows.records import DynamoDbKnowledgeBaseUpdates, SqliteKnowledgeBaseUpdates

@@ -13,7 +13,7 @@ from chalicelib.core.ports.catalog import Job, JobStatus, KnowledgeBase
 from chalicelib.core.ports.search import SearchBackend
 from chalicelib.core.services import Services
 from tests.infra.conftest import DOCS_BUCKET, WS, LambdaTasks, Machines, put_documents
-from tests.infra.test_batch_index import TEXTS, knowledge_base, top_document, use_step_functions
+from tests.infra.test_batch_index import TEXTS, knowledge_base, top_document
 
 KETTLE = {"kb/kettle.txt": b"Kettle descaling: vinegar, then rinse twice."}
 
@@ -32,7 +32,7 @@ def indexed_handbook(aws: boto3.Session, services: Services) -> tuple[str, Knowl
     """A knowledge base indexed in-process from kb/, then its source changed behind its back (no S3 events)."""
     put_documents(aws, TEXTS)
     index_id = knowledge_base(services)
-    assert services.knowledge_bases.submit_job(WS, index_id, None).status is JobStatus.COMPLETED
+    assert services.jobs.submit_job(WS, index_id, None).status is JobStatus.COMPLETED
     s3 = aws.client("s3")
     s3.delete_object(Bucket=DOCS_BUCKET, Key="kb/lamp.txt")
     put_documents(aws, KETTLE)
@@ -40,10 +40,10 @@ def indexed_handbook(aws: boto3.Session, services: Services) -> tuple[str, Knowl
 
 
 def reindex_and_wait(services: Services, machines: Machines, index_id: str) -> tuple[Job, dict[str, Any]]:
-    submitted = services.knowledge_bases.reindex(WS, index_id)
+    submitted = services.reindex.reindex(WS, index_id)
     assert submitted.status is JobStatus.PENDING
     execution = machines.wait(machines.reindex_arn, submitted.job_id)
-    return services.knowledge_bases.get_job(WS, index_id, submitted.job_id), execution
+    return services.jobs.get_job(WS, index_id, submitted.job_id), execution
 
 
 def test_reindex_builds_a_new_version_swaps_it_in_and_drops_the_old_one(
@@ -51,7 +51,7 @@ def test_reindex_builds_a_new_version_swaps_it_in_and_drops_the_old_one(
 ) -> None:
     index_id, before = indexed_handbook(aws, services)
     assert before.index_version == 1 and "lamp.txt" in names_in(services, before.collection)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     job, execution = reindex_and_wait(services, machines, index_id)
 
@@ -77,7 +77,7 @@ def test_a_reindex_that_fails_for_good_leaves_the_old_version_live_and_drops_the
     aws: boto3.Session, services: Services, machines: Machines, lambda_tasks: LambdaTasks, retry_sleeps: list[float]
 ) -> None:
     index_id, before = indexed_handbook(aws, services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     def new_version_unreachable(event: dict[str, Any]) -> None:
         if event.get("Task") == "IndexBatch" and "tent" in str(event["Items"]):
@@ -108,7 +108,7 @@ def test_a_reindex_whose_source_cannot_be_listed_is_aborted(
     aws: boto3.Session, services: Services, machines: Machines, lambda_tasks: LambdaTasks
 ) -> None:
     index_id, _ = indexed_handbook(aws, services)
-    use_step_functions(services, machines)
+    services = machines.services()
 
     def source_bucket_gone(event: dict[str, Any]) -> None:  # between BeginReindex and the Map's listing
         if event.get("Task") == "BeginReindex":
@@ -133,7 +133,7 @@ def test_writes_during_a_reindex_reach_the_version_being_built(
 ) -> None:
     """An object created after the reindex listed its source comes in by its S3 event, into both versions."""
     index_id, _ = indexed_handbook(aws, services)
-    use_step_functions(services, machines)
+    services = machines.services()
     late_uri = f"s3://{DOCS_BUCKET}/kb/late.txt"
 
     def object_created_mid_reindex(event: dict[str, Any]) -> None:
@@ -155,22 +155,22 @@ def test_writes_during_a_reindex_reach_the_version_being_built(
 
 def test_one_reindex_at_a_time_and_force_takes_over_from_one_that_died(aws: boto3.Session, services: Services) -> None:
     index_id, kb = indexed_handbook(aws, services)
-    knowledge_bases = services.knowledge_bases
-    knowledge_bases.begin_reindex(WS, index_id, "job_dead")  # a reindex whose execution was stopped by hand
+    knowledge_bases, reindex, jobs = services.knowledge_bases, services.reindex, services.jobs
+    reindex.begin_reindex(WS, index_id, "job_dead")  # a reindex whose execution was stopped by hand
     assert names_in(services, kb.collection_for(2)) == []
 
     with pytest.raises(AlreadyExistsError):
-        knowledge_bases.reindex(WS, index_id)
-    job = knowledge_bases.reindex(WS, index_id, force=True)  # in-process: done when it returns
+        reindex.reindex(WS, index_id)
+    job = reindex.reindex(WS, index_id, force=True)  # in-process: done when it returns
 
     assert job.status is JobStatus.COMPLETED
-    assert knowledge_bases.get_job(WS, index_id, "job_dead").status is JobStatus.FAILED
+    assert jobs.get_job(WS, index_id, "job_dead").status is JobStatus.FAILED
     after = knowledge_bases.get(WS, index_id)
     assert (after.index_version, after.reindex_job_id) == (2, "")
     # The dead job can no longer write into, swap or drop the version it lost.
     with pytest.raises(Exception, match="not being built by job job_dead"):
-        knowledge_bases.index_batch(WS, index_id, [f"s3://{DOCS_BUCKET}/kb/tent.txt"], version=3, job_id="job_dead")
-    knowledge_bases.abort_reindex(WS, index_id, "job_dead", "late abort")
+        jobs.index_batch(WS, index_id, [f"s3://{DOCS_BUCKET}/kb/tent.txt"], version=3, job_id="job_dead")
+    reindex.abort_reindex(WS, index_id, "job_dead", "late abort")
     assert knowledge_bases.get(WS, index_id).index_version == 2
     assert "tent.txt" in names_in(services, after.collection)
 
@@ -179,9 +179,9 @@ def test_the_in_process_reindex_swaps_too_and_aborts_on_failure(
     aws: boto3.Session, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index_id, _ = indexed_handbook(aws, services)
-    knowledge_bases = services.knowledge_bases
+    knowledge_bases, reindex = services.knowledge_bases, services.reindex
 
-    done = knowledge_bases.reindex(WS, index_id)
+    done = reindex.reindex(WS, index_id)
     assert done.status is JobStatus.COMPLETED
     assert knowledge_bases.get(WS, index_id).index_version == 2
     assert top_document(services, index_id, "descaling vinegar") == "kettle.txt"
@@ -193,7 +193,7 @@ def test_the_in_process_reindex_swaps_too_and_aborts_on_failure(
 
     with monkeypatch.context() as patch:
         patch.setattr(indexer, "index_uris", outage)
-        failed = knowledge_bases.reindex(WS, index_id)
+        failed = reindex.reindex(WS, index_id)
 
     assert failed.status is JobStatus.FAILED
     assert failed.message == "Reindex failed (version 2 stays live): the embedder did not answer"
@@ -206,21 +206,21 @@ def test_the_in_process_reindex_swaps_too_and_aborts_on_failure(
 def test_reindex_needs_a_source_uri_and_deleting_an_index_mid_reindex_drops_both_versions(
     aws: boto3.Session, services: Services
 ) -> None:
-    knowledge_bases = services.knowledge_bases
+    knowledge_bases, reindex, jobs = services.knowledge_bases, services.reindex, services.jobs
     bare = knowledge_bases.create(WS, name="bare").index_id
     with pytest.raises(InvalidParameterError, match="SourceURI"):
-        knowledge_bases.reindex(WS, bare)
+        reindex.reindex(WS, bare)
 
     index_id, kb = indexed_handbook(aws, services)
-    knowledge_bases.begin_reindex(WS, index_id, "job_mid")
-    knowledge_bases.index_batch(WS, index_id, [f"s3://{DOCS_BUCKET}/kb/tent.txt"], version=2, job_id="job_mid")
+    reindex.begin_reindex(WS, index_id, "job_mid")
+    jobs.index_batch(WS, index_id, [f"s3://{DOCS_BUCKET}/kb/tent.txt"], version=2, job_id="job_mid")
     assert names_in(services, kb.collection_for(2)) == ["tent.txt"]
     knowledge_bases.delete(WS, index_id)
     assert names_in(services, kb.collection) == names_in(services, kb.collection_for(2)) == []
     # The reindex's own steps then find nothing to swap and record nothing for the deleted index.
     with pytest.raises(Exception, match="deleted during its reindex"):
-        knowledge_bases.commit_reindex(WS, index_id, "job_mid", [_finished(f"s3://{DOCS_BUCKET}/kb/tent.txt")])
-    knowledge_bases.abort_reindex(WS, index_id, "job_mid", "its index was deleted")
+        reindex.commit_reindex(WS, index_id, "job_mid", [_finished(f"s3://{DOCS_BUCKET}/kb/tent.txt")])
+    reindex.abort_reindex(WS, index_id, "job_mid", "its index was deleted")
     assert knowledge_bases.find(WS, index_id) is None
 
 

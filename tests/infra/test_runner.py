@@ -14,7 +14,6 @@ from moto import mock_aws
 
 from chalicelib.composition import build_services
 from chalicelib.core.errors import InternalError, InvalidParameterError
-from chalicelib.core.knowledge_base import InProcessJobRunner
 from chalicelib.core.ports.catalog import Binding, Job, JobStatus, KnowledgeBase
 from chalicelib.settings import ConfigurationError, Settings
 from chalicelib.workflows import StepFunctionsJobRunner
@@ -126,33 +125,37 @@ def test_settings_choose_the_runner_and_need_both_machines() -> None:
         Settings.from_environment({"SIFT_JOB_RUNNER": "lambda"})
 
 
-def test_composition_wires_the_runner_into_both_services(stepfunctions: Any, tmp_path: Path) -> None:
+def test_composition_wires_the_runner_into_every_service_through_its_constructor(
+    stepfunctions: Any, tmp_path: Path
+) -> None:
     base = Settings(stage="local", data_dir=tmp_path, embedder="hashing", embedding_cache=None)
     local = build_services(base)
-    assert isinstance(local.knowledge_bases.job_runner, InProcessJobRunner)
-    assert local.media.job_runner is None
-    assert isinstance(local.knowledge_bases._updates, SqliteKnowledgeBaseUpdates)
+    assert not isinstance(local.jobs._runner, StepFunctionsJobRunner)  # the jobs' own in-process runner
+    assert not isinstance(local.reindex._runner, StepFunctionsJobRunner)
+    assert local.media._job_runner is None
+    assert isinstance(local.reindex._updates, SqliteKnowledgeBaseUpdates)
 
     deployed = build_services(replace(base, job_runner="stepfunctions",
                                       batch_index_state_machine="arn:aws:states:us-east-1:1:stateMachine:b",
                                       reindex_state_machine="arn:aws:states:us-east-1:1:stateMachine:r"))
-    assert isinstance(deployed.knowledge_bases.job_runner, StepFunctionsJobRunner)
-    assert deployed.media.job_runner is deployed.knowledge_bases.job_runner
+    assert isinstance(deployed.jobs._runner, StepFunctionsJobRunner)
+    assert deployed.reindex._runner is deployed.jobs._runner is deployed.media._job_runner
 
 
 def test_a_job_the_runner_cannot_start_is_recorded_failed(stepfunctions: Any, tmp_path: Path) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="docs")
     s3.put_object(Bucket="docs", Key="kb/a.txt", Body=b"alpha")
-    services = build_services(Settings(stage="local", data_dir=tmp_path, embedder="hashing", embedding_cache=None))
-    services.knowledge_bases.job_runner = StepFunctionsJobRunner(
-        stepfunctions, "arn:aws:states:us-east-1:123456789012:stateMachine:gone", "")
+    gone = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
+    services = build_services(Settings(stage="local", data_dir=tmp_path, embedder="hashing", embedding_cache=None,
+                                       job_runner="stepfunctions", batch_index_state_machine=gone,
+                                       reindex_state_machine=gone))
     index_id = services.knowledge_bases.create("ws_1", name="handbook", source_uri="s3://docs/kb/").index_id
 
     with pytest.raises(InternalError):
-        services.knowledge_bases.submit_job("ws_1", index_id, None)
+        services.jobs.submit_job("ws_1", index_id, None)
     with pytest.raises(InternalError):
-        services.knowledge_bases.reindex("ws_1", index_id)
+        services.reindex.reindex("ws_1", index_id)
 
     catalog = services.knowledge_bases._catalog
     jobs = catalog._execute("SELECT body FROM jobs")  # type: ignore[attr-defined]

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from chalicelib.core.errors import NotFoundError
+from chalicelib.core.index_jobs import ReindexIncompleteError
 from chalicelib.core.indexing import document_id
-from chalicelib.core.knowledge_base import ReindexIncompleteError
 from chalicelib.core.ports.catalog import JobStatus
 from chalicelib.core.services import Services
 from chalicelib.workflows import TASKS, handle_task
@@ -52,7 +52,7 @@ def test_an_unknown_task_or_a_malformed_event_is_an_error(services: Services) ->
 def test_start_job_marks_the_job_running_even_one_started_by_hand(services: Services, handbook: str) -> None:
     answer = handle_task(services, {"Task": "StartJob", "JobId": "job_console", "Target": kb_target(handbook)})
     assert answer == {"JobId": "job_console", "Status": "RUNNING"}
-    assert services.knowledge_bases.get_job(WS, handbook, "job_console").status is JobStatus.RUNNING
+    assert services.jobs.get_job(WS, handbook, "job_console").status is JobStatus.RUNNING
     with pytest.raises(NotFoundError):
         handle_task(services, {"Task": "StartJob", "JobId": "j", "Target": {
             "Kind": "dataset", "ProjectName": "nope", "DatasetName": "nope", "BindingURI": "s3://b/"}})
@@ -85,7 +85,7 @@ def test_record_batch_failure_fails_every_document_without_touching_the_index(
     services: Services, handbook: str
 ) -> None:
     tent = f"s3://{DOCS_BUCKET}/kb/tent.txt"
-    services.knowledge_bases.index_batch(WS, handbook, [tent])  # indexed before the outage
+    services.jobs.index_batch(WS, handbook, [tent])  # indexed before the outage
     cause = json.dumps({"errorMessage": "Bedrock is throttling", "errorType": "ThrottlingError", "stackTrace": []})
     event = {"Task": "RecordBatchFailure", "JobId": "job_1", "Target": kb_target(handbook), "Bucket": DOCS_BUCKET,
              "Items": items("kb/tent.txt", "kb/lamp.txt"), "Error": {"Error": "ThrottlingError", "Cause": cause}}
@@ -111,7 +111,7 @@ def test_failure_messages_read_a_lambda_cause_and_keep_anything_else() -> None:
 
 
 def test_finish_job_counts_inline_results_into_the_job_record(services: Services, handbook: str) -> None:
-    services.knowledge_bases.start_job(WS, handbook, "job_1")
+    services.jobs.start_job(WS, handbook, "job_1")
     indexed = handle_task(services, {"Task": "IndexBatch", "JobId": "job_1", "Target": kb_target(handbook),
                                      "Bucket": DOCS_BUCKET, "Items": items("kb/tent.txt", "kb/broken.pdf")})
     failed = handle_task(services, {"Task": "RecordBatchFailure", "JobId": "job_1", "Target": kb_target(handbook),
@@ -123,19 +123,19 @@ def test_finish_job_counts_inline_results_into_the_job_record(services: Services
 
     assert answer == {"JobId": "job_1", "Status": "PARTIAL",
                       "Counts": {"total": 3, "indexed": 1, "empty": 0, "failed": 2}}
-    job = services.knowledge_bases.get_job(WS, handbook, "job_1")
+    job = services.jobs.get_job(WS, handbook, "job_1")
     assert [(document.name, document.status) for document in job.documents] == [
         ("tent.txt", "FINISH"), ("broken.pdf", "FAILED"), ("lamp.txt", "FAILED")]
     assert job.message == "1 batch(es) could not be indexed."
 
 
 def test_finish_job_with_the_run_s_error_fails_the_job(services: Services, handbook: str) -> None:
-    services.knowledge_bases.start_job(WS, handbook, "job_1")
+    services.jobs.start_job(WS, handbook, "job_1")
     error = {"Error": "S3.NoSuchBucket", "Cause": "The specified bucket does not exist"}
     answer = handle_task(services, {"Task": "FinishJob", "JobId": "job_1", "Target": kb_target(handbook),
                                     "Error": error})
     assert answer == {"JobId": "job_1", "Status": "FAILED"}
-    job = services.knowledge_bases.get_job(WS, handbook, "job_1")
+    job = services.jobs.get_job(WS, handbook, "job_1")
     assert (job.status, job.message) == (
         JobStatus.FAILED, "Indexing failed: S3.NoSuchBucket: The specified bucket does not exist")
 

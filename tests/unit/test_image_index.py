@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from chalicelib.core.errors import InternalError
 from chalicelib.core.fusion import FusionConfig
 from chalicelib.core.images import ImageQueryEmbedder
+from chalicelib.core.index_jobs import IndexJobs
 from chalicelib.core.indexing import Indexer
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.ports.models import detect_image_format
@@ -76,18 +78,26 @@ class FilesAsImages:
         return Path(reference).read_bytes()
 
 
-def service(data: Path, image_embedder: FakeImageEmbedder | None, loader: FilesAsImages) -> KnowledgeBaseService:
+@dataclass(frozen=True)
+class Stage:
+    knowledge_bases: KnowledgeBaseService
+    jobs: IndexJobs
+
+
+def service(data: Path, image_embedder: FakeImageEmbedder | None, loader: FilesAsImages) -> Stage:
     backend = EmbeddedBackend(data / "search")
     embedder = HashingEmbedder()
     rerankers = RerankerRegistry({"qwen3-rerank-hybrid": LocalReranker("hybrid")}, default="qwen3-rerank-hybrid")
     queries = ImageQueryEmbedder(loader, image_embedder) if image_embedder else None
     retriever = Retriever(backend, embedder, rerankers, ContextRewriter(), FusionConfig(), image_queries=queries)
     indexer = Indexer(backend, embedder, [LocalFileSource()], image_embedder=image_embedder)
-    return KnowledgeBaseService(
-        SqliteCatalog(data / "catalog.db"), backend, indexer, retriever, embedder.name, embedder.dimension,
+    catalog = SqliteCatalog(data / "catalog.db")
+    knowledge_bases = KnowledgeBaseService(
+        catalog, backend, indexer, retriever, embedder.name, embedder.dimension,
         image_embedding_model=image_embedder.name if image_embedder else "",
         image_dimension=image_embedder.dimension if image_embedder else 0,
     )
+    return Stage(knowledge_bases, IndexJobs(knowledge_bases, catalog, indexer))
 
 
 @pytest.fixture
@@ -108,16 +118,16 @@ def statuses(outcomes: Sequence[object]) -> dict[str, str]:
 def test_images_become_image_chunks_and_query_images_find_them(tmp_path: Path, docs: Path) -> None:
     images, loader = FakeImageEmbedder(), FilesAsImages()
     kbs = service(tmp_path / "data", images, loader)
-    kb = kbs.create(WS, name="with images")
+    kb = kbs.knowledge_bases.create(WS, name="with images")
     assert (kb.image_embedding_model, kb.image_dimension) == ("fake-multimodal/8", 8)
-    job = kbs.submit_job(WS, kb.index_id, [docs.as_uri() + "/"])
+    job = kbs.jobs.submit_job(WS, kb.index_id, [docs.as_uri() + "/"])
     assert statuses(job.documents) == {
         "notes.txt": "FINISH", "pixel.gif": "FINISH", "red-square.png": "FINISH", "not-really.png": "FAILED",
     }
     failed = next(document for document in job.documents if document.name == "not-really.png")
     assert "could not be embedded" in failed.message
 
-    result = kbs.retrieve(
+    result = kbs.knowledge_bases.retrieve(
         WS, kb.index_id, RetrievalQuery("zzz", sparse_top_k=0, images=[str(docs / "red-square.png")]),
         request_id="r1",
     )
@@ -134,11 +144,11 @@ def test_images_become_image_chunks_and_query_images_find_them(tmp_path: Path, d
 def test_an_index_without_an_image_index_ignores_query_images(tmp_path: Path, docs: Path) -> None:
     loader = FilesAsImages()
     kbs = service(tmp_path / "data", None, loader)
-    kb = kbs.create(WS, name="text only")
+    kb = kbs.knowledge_bases.create(WS, name="text only")
     assert not kb.has_image_index
-    job = kbs.submit_job(WS, kb.index_id, [docs.as_uri() + "/"])
+    job = kbs.jobs.submit_job(WS, kb.index_id, [docs.as_uri() + "/"])
     assert statuses(job.documents)["red-square.png"] == "EMPTY"  # an image with no image index has no text
-    result = kbs.retrieve(
+    result = kbs.knowledge_bases.retrieve(
         WS, kb.index_id, RetrievalQuery("red square", images=[str(docs / "red-square.png")]), request_id="r2"
     )
     assert loader.loaded == []  # not even fetched
@@ -147,15 +157,16 @@ def test_an_index_without_an_image_index_ignores_query_images(tmp_path: Path, do
 
 def test_an_image_index_is_never_searched_or_written_with_another_model(tmp_path: Path, docs: Path) -> None:
     data = tmp_path / "data"
-    kb = service(data, FakeImageEmbedder(), FilesAsImages()).create(WS, name="titan")
+    kb = service(data, FakeImageEmbedder(), FilesAsImages()).knowledge_bases.create(WS, name="titan")
     other = service(data, FakeImageEmbedder("other-multimodal/8"), FilesAsImages())
 
     with pytest.raises(InternalError, match="other-multimodal/8"):
-        other.retrieve(WS, kb.index_id, RetrievalQuery("q", images=[str(docs / "pixel.gif")]), request_id="r3")
-    job = other.submit_job(WS, kb.index_id, [(docs / "pixel.gif").as_uri()])
+        other.knowledge_bases.retrieve(WS, kb.index_id, RetrievalQuery("q", images=[str(docs / "pixel.gif")]),
+                                       request_id="r3")
+    job = other.jobs.submit_job(WS, kb.index_id, [(docs / "pixel.gif").as_uri()])
     assert statuses(job.documents) == {"pixel.gif": "FAILED"}
     assert "fake-multimodal/8" in job.documents[0].message
 
     unconfigured = service(data, None, FilesAsImages())
     with pytest.raises(InternalError, match="no multimodal embedder"):
-        unconfigured.retrieve(WS, kb.index_id, RetrievalQuery("q", images=[str(docs / "pixel.gif")]), request_id="r4")
+        unconfigured.knowledge_bases.retrieve(WS, kb.index_id, RetrievalQuery("q", images=[str(docs / "pixel.gif")]), request_id="r4")

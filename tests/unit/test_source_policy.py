@@ -58,8 +58,8 @@ def test_knowledge_bases_refuse_another_workspaces_prefix(services: tuple[Servic
         kbs.create("ws_b", name="steal", source_uri=f"s3://{BUCKET}/ws_a/")
     own = kbs.create("ws_b", name="own", source_uri=f"s3://{BUCKET}/ws_b/")
     with pytest.raises(InvalidParameterError, match=r"SourceURIs\[0\]"):
-        kbs.submit_job("ws_b", own.index_id, [f"s3://{BUCKET}/ws_a/guide.txt"])
-    assert kbs.submit_job("ws_b", own.index_id, None).status.value == "COMPLETED"
+        services[0].jobs.submit_job("ws_b", own.index_id, [f"s3://{BUCKET}/ws_a/guide.txt"])
+    assert services[0].jobs.submit_job("ws_b", own.index_id, None).status.value == "COMPLETED"
     assert kbs.document_count(own) == 1
 
 
