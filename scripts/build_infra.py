@@ -167,6 +167,7 @@ ACCESS_GROUPS: Final[Mapping[OperationAccess, Access]] = {
     OperationAccess.ADMIN: Access(ADMIN, SearchAccess.ADMIN),
     OperationAccess.INDEX: Access(INDEXER, SearchAccess.WRITE),
     OperationAccess.SUBMIT_JOBS: Access(JOB_SUBMITTER, SearchAccess.WRITE),  # a binding's initial indexing is a job
+    OperationAccess.REINDEX: Access(JOB_SUBMITTER, SearchAccess.ADMIN),  # in-process it builds and drops versions
     OperationAccess.FILES_UPLOAD: Access(FILES_UPLOADER, SearchAccess.NONE),
     OperationAccess.FILES_ADD: Access(FILES_ADDER, SearchAccess.NONE),
     OperationAccess.FILES_DELETE: Access(FILES_DELETER, SearchAccess.NONE),

@@ -220,6 +220,14 @@ class IndexRef(RequestModel):
     index_id: IndexId
 
 
+class ReindexRequest(RequestModel):
+    """POST /{WorkspaceId}/index/reindex (a Sift extension, ``SubmitReindexJob``): rebuild the index from its SourceURI
+    into a new version and swap it in. ``Force`` takes over from a reindex that was stopped without cleaning up."""
+
+    index_id: IndexId
+    force: bool = False
+
+
 # Pages beyond this are refused rather than computed into an offset no store can seek to.
 MAX_PAGE_NUMBER = 1_000_000
 

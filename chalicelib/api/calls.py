@@ -50,6 +50,7 @@ class Access(enum.Enum):
     ADMIN = "admin"  # create and delete search indexes
     INDEX = "index"  # read sources, embed and write documents
     SUBMIT_JOBS = "submit-jobs"  # index, and start the state machines
+    REINDEX = "reindex"  # submit jobs, and create and drop index versions (an in-process reindex does)
     FILES_UPLOAD = "files-upload"  # write the catalog, presign uploads to the data-center bucket
     FILES_ADD = "files-add"  # write the catalog, read data-center files (to check and parse an upload)
     FILES_DELETE = "files-delete"  # write the catalog, delete data-center files
@@ -80,6 +81,7 @@ class Operation:
     timeout_s: int = 30
     component: str = "knowledge_bases"
     wire: WireSpec = field(default_factory=WireSpec)
+    extension: bool = False  # a Sift extension: no official SDK has it (the README says so of each)
 
     @property
     def writes(self) -> bool:

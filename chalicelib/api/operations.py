@@ -38,6 +38,7 @@ from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.ports.catalog import Job, KnowledgeBase
 from chalicelib.core.ports.models import ChatMessage, RerankMode
 from chalicelib.core.ports.search import DocumentRecord
+from chalicelib.core.reindex import Reindexer
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
 from chalicelib.core.services import Services
 from chalicelib.core.text_values import finite
@@ -292,6 +293,12 @@ def _submit_index_job(service: IndexJobs, call: Call) -> dict[str, Any]:
     return _job_started(service.submit_index_job(call.workspace_id, request.index_id)) | {"IndexId": request.index_id}
 
 
+def _submit_reindex_job(service: Reindexer, call: Call) -> dict[str, Any]:
+    request: bailian.ReindexRequest = call.request
+    job = service.reindex(call.workspace_id, request.index_id, force=request.force)
+    return _job_started(job) | {"IndexId": request.index_id}
+
+
 def _job_started(job: Job) -> dict[str, Any]:
     # The in-process runner has run the job by now; a job still running reports its documents where it finishes.
     observability.record_document_outcomes(document.status for document in job.documents)
@@ -381,6 +388,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _kb("SubmitIndexAddDocumentsJob", "POST", "add_documents_to_index", bailian.SubmitJobRequest,
         responses.JobStarted, _submit_job, Access.SUBMIT_JOBS, size=LambdaSize.INDEXING, timeout_s=900,
         component="jobs"),
+    # A Sift extension: no Bailian SDK has it; GetIndexJobStatus follows the job it starts.
+    _kb("SubmitReindexJob", "POST", "reindex", bailian.ReindexRequest, responses.IndexJobStarted, _submit_reindex_job,
+        Access.REINDEX, size=LambdaSize.INDEXING, timeout_s=900, component="reindex", extension=True),
     _kb("GetIndexJobStatus", "GET", "job/status", bailian.JobStatusRequest, responses.JobStatusData, _job_status,
         Access.CATALOG_READ, component="jobs"),
     _kb("ListIndexDocuments", "GET", "list_index_documents", bailian.ListDocumentsRequest,
@@ -388,7 +398,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _kb("DeleteIndexDocument", "POST", "delete_index_document", bailian.DeleteDocumentsRequest,
         responses.DeletedDocumentsData, _delete_documents, Access.DELETE_DOCUMENTS),
     _kb("ListRetrieverHistory", "GET", "retriever_history", bailian.HistoryRequest, responses.HistoryData, _history,
-        Access.CATALOG_READ),
+        Access.CATALOG_READ, extension=True),  # reads what SaveRetrieverHistory stores; no SDK has it
 )
 OPERATIONS = OPERATIONS + DATA_CENTER_OPERATIONS + IMM_OPERATIONS
 BY_NAME: dict[str, Operation] = {operation.name: operation for operation in OPERATIONS}

@@ -37,7 +37,7 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
     assert set(app.routes) == {
         f"/{{WorkspaceId}}/index/{name}" for name in (
             "retrieve", "create", "list_indices", "delete", "add_documents_to_index", "job/status",
-            "list_index_documents", "delete_index_document", "retriever_history",
+            "list_index_documents", "delete_index_document", "retriever_history", "reindex",
         )
     } | {
         f"/imm/{name}" for name in (

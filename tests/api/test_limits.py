@@ -301,6 +301,7 @@ STRING_FIELDS: list[tuple[str, Any, str, int]] = [
     ("DeleteIndexDocument", lambda s, v: {"IndexId": s["index_id"], "DocumentIds": [v]}, "DocumentIds[0]", 128),
     ("ListRetrieverHistory", lambda s, v: {"IndexId": v}, "IndexId", 64),
     ("SubmitIndexJob", lambda s, v: {"IndexId": v}, "IndexId", 64),
+    ("SubmitReindexJob", lambda s, v: {"IndexId": v}, "IndexId", 64),
     ("ApplyFileUploadLease", lambda s, v: {"CategoryId": "default", "FileName": v, "Md5": "0" * 32,
                                            "SizeInBytes": 1}, "FileName", 128),
     ("ApplyFileUploadLease", lambda s, v: {"CategoryId": v, "FileName": "a.md", "Md5": "0" * 32, "SizeInBytes": 1},

@@ -565,6 +565,12 @@ def _submit_index_job(t: Tenants) -> list[Probe]:
             Probe("SubmitIndexJob", {"IndexId": t.a_only_index}, 404)]
 
 
+def _submit_reindex_job(t: Tenants) -> list[Probe]:
+    # B cannot rebuild (or force its way into the reindex of) A's index.
+    return [Probe("SubmitReindexJob", {"IndexId": t.a_index}, 404),
+            Probe("SubmitReindexJob", {"IndexId": t.a_only_index, "Force": True}, 404)]
+
+
 def _files_job(t: Tenants) -> list[Probe]:
     # A's FileId and CategoryId under B's index: refused like ids that never existed (400 naming what B sent).
     return [
@@ -622,6 +628,7 @@ CASES: dict[str, KbCase] = {
     "DeleteIndex": _delete_index,
     "SubmitIndexAddDocumentsJob": lambda t: _submit_job(t) + _files_job(t),
     "SubmitIndexJob": _submit_index_job,
+    "SubmitReindexJob": _submit_reindex_job,
     "ApplyFileUploadLease": _apply_lease,
     "AddFile": _add_file,
     "DescribeFile": _describe_file,

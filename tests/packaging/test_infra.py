@@ -178,7 +178,7 @@ def test_policies_are_least_privilege() -> None:
         assert "s3:ListBucket" not in actions[name], name
     assert [name for name in FUNCTIONS if "dynamodb:PutItem" in actions[name] and name in READ_ONLY] == ["Retrieve"]
     assert {name for name in FUNCTIONS if "states:StartExecution" in actions[name]} == {
-        "SubmitIndexJob", "SubmitIndexAddDocumentsJob", "CreateBinding", "api_handler"}
+        "SubmitIndexJob", "SubmitIndexAddDocumentsJob", "SubmitReindexJob", "CreateBinding", "api_handler"}
     # Data-center files: ApplyFileUploadLease may only presign uploads (under uploads/), AddFile move them to files/,
     # DeleteFile delete files; the indexers read files/ only.
     def s3_grants(name: str) -> set[tuple[str, str]]:
