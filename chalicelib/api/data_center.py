@@ -11,7 +11,7 @@ as text) and a token Sift did not issue is a 400.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from pydantic import Field, field_validator
 
@@ -21,9 +21,12 @@ from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
 from chalicelib.api.responses import Shape
-from chalicelib.core.data_center import MAX_FILE_BYTES, DataCenterService
+from chalicelib.core.data_center import MAX_FILE_BYTES
 from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.ports.catalog import Category, DataCenterFile
+
+if TYPE_CHECKING:  # annotations only: importing app does not load the services
+    from chalicelib.core.data_center import DataCenterService
 
 CategoryType = Literal["UNSTRUCTURED", "SESSION_FILE"]
 DataCenterId = Annotated[str, Field(pattern=ID_PATTERN)]

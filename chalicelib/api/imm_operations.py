@@ -7,7 +7,7 @@ BatchDeleteFileMeta answers ``DeletedURIs`` and ``NotFoundURIs``.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from chalicelib import observability
 from chalicelib.api import imm, responses
@@ -17,10 +17,12 @@ from chalicelib.api.envelopes import Family
 from chalicelib.api.responses import Shape
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.errors import NotFoundError
-from chalicelib.core.media import MediaFile, MediaService
 from chalicelib.core.ports.catalog import Dataset, JobDocument
 from chalicelib.core.ports.models import ChatMessage
 from chalicelib.core.ports.search import DocumentStatus
+
+if TYPE_CHECKING:  # annotations only: importing app does not load the services
+    from chalicelib.core.media import MediaFile, MediaService
 
 _PREFIX: Final = "/imm"
 

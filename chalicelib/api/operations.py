@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import observability
 from chalicelib.api import bailian, responses
@@ -33,15 +33,17 @@ from chalicelib.core.errors import (
     UnknownActionError,
     UnknownRouteError,
 )
-from chalicelib.core.index_jobs import IndexJobs
-from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.ports.catalog import Job, KnowledgeBase
 from chalicelib.core.ports.models import ChatMessage, RerankMode
 from chalicelib.core.ports.search import DocumentRecord
-from chalicelib.core.reindex import Reindexer
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
-from chalicelib.core.services import Services
 from chalicelib.core.text_values import finite
+
+if TYPE_CHECKING:  # annotations only: importing app does not load the services
+    from chalicelib.core.index_jobs import IndexJobs
+    from chalicelib.core.knowledge_base import KnowledgeBaseService
+    from chalicelib.core.reindex import Reindexer
+    from chalicelib.core.services import Services
 
 
 @dataclass(frozen=True, slots=True)
