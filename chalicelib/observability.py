@@ -16,9 +16,9 @@ What ``request_scope`` produces for each request (``chalicelib.api.operations.in
   patches botocore and requests, so the Bedrock, DynamoDB, S3 and OpenSearch calls inside appear beneath it.
 
 Handing over what the pipeline measured: the core reports its stage timings to the sink each request scope opens
-(``chalicelib.core.telemetry``); ``record_stage_timings`` and ``record_document_outcomes`` add to the request in scope
-(a context variable) from the adapters; outside one they do nothing. They import nothing but the standard library, so
-the API handlers may call them without pulling in powertools.
+(``chalicelib.core.telemetry.record_stage_timings``); the API handlers add indexing outcomes with
+``record_document_outcomes``. Outside a request both do nothing; neither imports more than the standard library, so
+neither pulls in powertools.
 
 When each signal is on (decided once per process, on first use; ``reset`` re-reads the environment, for tests):
 
@@ -122,13 +122,6 @@ _current: ContextVar[RequestTelemetry | None] = ContextVar("sift_request_telemet
 
 def current() -> RequestTelemetry | None:
     return _current.get()
-
-
-def record_stage_timings(timings: Mapping[str, float]) -> None:
-    """Add the pipeline's per-stage milliseconds (``RetrievalResult.timings_ms``) to the request in scope."""
-    telemetry = _current.get()
-    if telemetry is not None:
-        telemetry.add_stage_timings(timings)
 
 
 def record_document_outcomes(statuses: Iterable[str]) -> None:
