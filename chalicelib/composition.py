@@ -153,8 +153,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         data_center=data_center,
     )
     runner = build_job_runner(settings, clients)  # None: jobs, reindexes and bindings run in this process
-    jobs = IndexJobs(knowledge_bases, catalog, indexer, runner=runner, source_policy=source_policy,
-                     data_center=data_center)
+    jobs = IndexJobs(knowledge_bases, catalog, indexer, runner=runner, source_policy=source_policy)
     reindex = Reindexer(knowledge_bases, jobs, backend, indexer, embedder.name, embedder.dimension,
                         updates=build_knowledge_base_updates(settings, clients), runner=runner)
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.

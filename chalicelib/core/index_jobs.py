@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import Any, Final, Protocol
 
 from chalicelib.core.clock import new_id, utc_now
-from chalicelib.core.errors import InternalError, InvalidParameterError, NotFoundError, ServiceError
+from chalicelib.core.errors import InvalidParameterError, NotFoundError, ServiceError
 from chalicelib.core.indexing import Indexer
-from chalicelib.core.knowledge_base import DataCenterFiles, KnowledgeBaseService, failure_reason, mirror_to_building
+from chalicelib.core.knowledge_base import KnowledgeBaseService, failure_reason, mirror_to_building
 from chalicelib.core.ports.catalog import Catalog, Job, JobDocument, JobStatus, KnowledgeBase
 from chalicelib.core.ports.search import DocumentStatus
 from chalicelib.core.ports.sources import SourceError
@@ -56,14 +56,12 @@ class IndexJobs:
         *,
         runner: JobRunner | None = None,
         source_policy: SourcePolicy | None = None,
-        data_center: DataCenterFiles | None = None,
     ) -> None:
         self._knowledge_bases = knowledge_bases
         self._catalog = catalog
         self._indexer = indexer
         self._runner: JobRunner = runner or _InProcessJobs(self)
         self._sources = source_policy or SourcePolicy()  # which source objects a workspace may read
-        self._data_center = data_center  # None: indexes can take only SourceURIs
 
     def submit_job(self, workspace_id: str, index_id: str, source_uris: Sequence[str] | None) -> Job:
         """Record a PENDING job and hand it to the runner; the in-process runner has finished it when this returns."""
@@ -95,7 +93,7 @@ class IndexJobs:
         """Index data-center files (and the parsed files of categories) into the knowledge base, as documents whose id
         is the FileId."""
         kb = self._knowledge_bases.get(workspace_id, index_id)
-        uris = self._require_data_center().index_uris(workspace_id, file_ids=file_ids, category_ids=category_ids)
+        uris = self._knowledge_bases.data_center_uris(workspace_id, file_ids=file_ids, category_ids=category_ids)
         return self.launch(kb, lambda job: self._runner.start(job, kb, uris, uris))
 
     def run_job(self, job: Job, kb: KnowledgeBase, uris: Sequence[str]) -> Job:
@@ -165,11 +163,6 @@ class IndexJobs:
         failed = _replace_job(self._job_for(workspace_id, index_id, job_id), status=JobStatus.FAILED, message=message)
         self._put_job(failed)
         return failed
-
-    def _require_data_center(self) -> DataCenterFiles:
-        if self._data_center is None:
-            raise InternalError("this deployment has no data center (chalicelib.composition wires it)")
-        return self._data_center
 
     def _new_job(self, workspace_id: str, index_id: str) -> Job:
         now = utc_now()

@@ -86,7 +86,7 @@ class KnowledgeBaseService:
         if source_uri is not None:
             self._sources.check(workspace_id, source_uri, "SourceURI", workspace=True)
         if source_type:
-            self._require_data_center().index_uris(workspace_id, file_ids=document_ids, category_ids=category_ids)
+            self.data_center_uris(workspace_id, file_ids=document_ids, category_ids=category_ids)
         kb = KnowledgeBase(
             workspace_id=workspace_id, index_id=index_id or new_id("kb"), name=name, description=description,
             source_uri=source_uri, chunk_size=chunk_size, overlap_size=overlap_size,
@@ -157,10 +157,14 @@ class KnowledgeBaseService:
         """
         return self._indexer.index_texts(self.get(workspace_id, index_id), documents)
 
-    def _require_data_center(self) -> DataCenterFiles:
+    def data_center_uris(
+        self, workspace_id: str, *, file_ids: Sequence[str], category_ids: Sequence[str]
+    ) -> list[str]:
+        """The URIs of these data-center files and of the parsed files of these categories (a 400 names a missing
+        one): what an index created from them holds, and what a files job indexes."""
         if self._data_center is None:
             raise InternalError("this deployment has no data center (chalicelib.composition wires it)")
-        return self._data_center
+        return self._data_center.index_uris(workspace_id, file_ids=file_ids, category_ids=category_ids)
 
     # object events -----------------------------------------------------------------------------------------------
 
