@@ -19,7 +19,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,25 +138,63 @@ class LocalServer:
         self._log.close()
 
 
+@dataclass(frozen=True)
+class SdkRequest:
+    """One request as an official SDK sends it, signed: taken at its one HTTP call (``DaraCore.do_action``)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return urllib.parse.urlsplit(self.url).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query, keep_blank_values=True)
+
+    @property
+    def target(self) -> str:
+        """The path with its query string, as an HTTP request line names it."""
+        parts = urllib.parse.urlsplit(self.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def dara_response(status: int, headers: dict[str, str], body: bytes) -> DaraResponse:
+    response = DaraResponse()
+    response.status_code, response.status_message, response.headers, response.body = status, "", headers, body
+    return response
+
+
 @contextlib.contextmanager
-def routed_through(http: Any) -> Iterator[str]:
-    """Answer every SDK request with ``http`` (a ``chalice.test.Client().http``); yields the endpoint to configure."""
+def sdk_requests(answer: Callable[[SdkRequest], DaraResponse] | None = None) -> Iterator[list[SdkRequest]]:
+    """Record every request the SDKs send while it is open; ``answer`` replies to each in place of the network (None:
+    each is sent as usual)."""
+    sent: list[SdkRequest] = []
     original = DaraCore.do_action
 
     def do_action(request: Any, runtime_option: Any = None) -> DaraResponse:
-        url = urllib.parse.urlsplit(DaraCore.compose_url(request))
-        path = url.path + (f"?{url.query}" if url.query else "")
         body = request.body.encode("utf-8") if isinstance(request.body, str) else (request.body or b"")
-        reply = http.request(request.method.upper(), path, headers=dict(request.headers), body=body)
-        response = DaraResponse()
-        response.status_code = reply.status_code
-        response.status_message = ""
-        response.headers = {key.lower(): value for key, value in reply.headers.items()}
-        response.body = reply.body
-        return response
+        captured = SdkRequest(request.method.upper(), DaraCore.compose_url(request), dict(request.headers), body)
+        sent.append(captured)
+        return original(request, runtime_option) if answer is None else answer(captured)
 
     DaraCore.do_action = staticmethod(do_action)  # type: ignore[method-assign]
     try:
-        yield "sift.test"
+        yield sent
     finally:
         DaraCore.do_action = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def routed_through(http: Any) -> Iterator[str]:
+    """Answer every SDK request with ``http`` (a ``chalice.test.Client().http``); yields the endpoint to configure."""
+    def answer(request: SdkRequest) -> DaraResponse:
+        reply = http.request(request.method, request.target, headers=request.headers, body=request.body)
+        return dara_response(reply.status_code, {key.lower(): value for key, value in reply.headers.items()},
+                             reply.body)
+
+    with sdk_requests(answer):
+        yield "sift.test"

@@ -22,13 +22,12 @@ from alibabacloud_bailian20231229 import models as bm
 from alibabacloud_imm20200930 import models as im
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.utils import Utils
-from darabonba.core import DaraCore
 
 from chalicelib.core.access_keys import AccessKeys, Level
 from chalicelib.sealing.master_key import MasterKeyBox
 from chalicelib.store.sqlite import SqliteCatalog
 from tests.api.conftest import Api
-from tests.api.sdk import LocalServer, bailian_client, imm_client
+from tests.api.sdk import LocalServer, SdkRequest, bailian_client, imm_client, sdk_requests
 
 WS, OTHER_WS, PROJECT = "ws_keys", "ws_someone_else", "keys_project"
 
@@ -79,33 +78,7 @@ def _refused(call: Any, status: int, code: str) -> ClientException:
     return caught.value
 
 
-@dataclass
-class Captured:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@contextlib.contextmanager
-def capture() -> Iterator[list[Captured]]:
-    """Record each signed request the SDK sends (and send it as usual)."""
-    sent: list[Captured] = []
-    original = DaraCore.do_action
-
-    def do_action(request: Any, runtime_option: Any = None) -> Any:
-        body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
-        sent.append(Captured(request.method.upper(), DaraCore.compose_url(request), dict(request.headers), body))
-        return original(request, runtime_option)
-
-    DaraCore.do_action = staticmethod(do_action)  # type: ignore[method-assign]
-    try:
-        yield sent
-    finally:
-        DaraCore.do_action = original  # type: ignore[method-assign]
-
-
-def _send(request: Captured, *, url: str | None = None, body: bytes | None = None) -> tuple[int, Any]:
+def _send(request: SdkRequest, *, url: str | None = None, body: bytes | None = None) -> tuple[int, Any]:
     raw = urllib.request.Request(url or request.url, data=request.body if body is None else body,
                                  method=request.method, headers=request.headers)
     try:
@@ -164,7 +137,7 @@ def test_a_read_key_cannot_write(keys: Keys) -> None:
 
 
 def test_a_replayed_nonce_is_refused(keys: Keys) -> None:
-    with capture() as sent:
+    with sdk_requests() as sent:
         _list_indices(keys.bailian(keys.writer))
     status, body = _send(sent[-1])
     assert (status, body["Code"]) == (401, "SignatureNonceUsed")
@@ -177,7 +150,7 @@ def test_a_date_16_minutes_old_is_refused(keys: Keys, monkeypatch: pytest.Monkey
 
 
 def test_a_tampered_query_string_does_not_match(keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
-    with capture() as sent:
+    with sdk_requests() as sent:
         keys.bailian(keys.writer).list_indices(WS, bm.ListIndicesRequest(page_size="10", index_name="kb"))
     request = sent[-1]
     tampered = request.url.replace("IndexName=kb", "IndexName=zz")
@@ -188,7 +161,7 @@ def test_a_tampered_query_string_does_not_match(keys: Keys, monkeypatch: pytest.
 
 
 def test_a_tampered_body_does_not_match_its_signed_hash(keys: Keys) -> None:
-    with capture() as sent, contextlib.suppress(ClientException):  # the dataset does not exist: a 404, once signed
+    with sdk_requests() as sent, contextlib.suppress(ClientException):  # the dataset does not exist: a 404, once signed
         keys.imm(keys.writer).contextual_retrieval(im.ContextualRetrievalRequest(
             project_name=PROJECT, dataset_name="none", messages=[im.ContextualMessage(role="user", content="杭州")]))
     request = sent[-1]

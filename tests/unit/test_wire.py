@@ -11,48 +11,24 @@ import json
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from alibabacloud_bailian20231229 import models as bm
 from alibabacloud_imm20200930 import models as im
-from darabonba.core import DaraCore
-from darabonba.response import DaraResponse
 
 from chalicelib.api.common import parse_request
 from chalicelib.api.operations import BY_NAME
 from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, TextKind, gather_parameters, text_kinds
 from chalicelib.core.errors import InvalidParameterError
-from tests.api.sdk import bailian_client, imm_client
-
-
-@dataclass
-class Sent:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
+from tests.api.sdk import SdkRequest, bailian_client, dara_response, imm_client, sdk_requests
 
 
 @pytest.fixture
-def capture() -> Iterator[list[Sent]]:
-    sent: list[Sent] = []
-    original = DaraCore.do_action
-
-    def do_action(request: Any, runtime_option: Any = None) -> DaraResponse:
-        url = urllib.parse.urlsplit(DaraCore.compose_url(request))
-        body = request.body.encode() if isinstance(request.body, str) else (request.body or b"")
-        sent.append(Sent(request.method, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True),
-                         dict(request.headers), body))
-        response = DaraResponse()
-        response.status_code, response.headers, response.body = 200, {}, b"{}"
-        return response
-
-    DaraCore.do_action = staticmethod(do_action)  # type: ignore[method-assign]
-    yield sent
-    DaraCore.do_action = original  # type: ignore[method-assign]
+def capture() -> Iterator[list[SdkRequest]]:
+    """The requests the SDKs encode, each answered with an empty 200 instead of being sent."""
+    with sdk_requests(lambda request: dara_response(200, {}, b"{}")) as sent:
+        yield sent
 
 
 def _path_parameters(operation: str, path: str) -> dict[str, str]:
@@ -64,7 +40,7 @@ def _path_parameters(operation: str, path: str) -> dict[str, str]:
     return {name: urllib.parse.unquote(value) for name, value in match.groupdict().items() if name != "WorkspaceId"}
 
 
-def _decoded(operation: str, sent: Sent) -> Any:
+def _decoded(operation: str, sent: SdkRequest) -> Any:
     op = BY_NAME[operation]
     http = HttpRequest(sent.query, sent.body or None, sent.headers.get("content-type", ""))
     drop = RPC_PROTOCOL_PARAMETERS if op.family.value == "imm" else ()
@@ -211,7 +187,7 @@ GOLDEN: list[tuple[str, Callable[[], Any], dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("operation", "call", "json_form"), GOLDEN, ids=[row[0] for row in GOLDEN])
 def test_the_sdk_encoding_decodes_to_the_json_form(
-    capture: list[Sent], operation: str, call: Callable[[], Any], json_form: dict[str, Any]
+    capture: list[SdkRequest], operation: str, call: Callable[[], Any], json_form: dict[str, Any]
 ) -> None:
     call()
     [sent] = capture
