@@ -141,7 +141,7 @@ class EmbeddedBackend:
         snapshot = self._dense.get(collection)
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
-        with self._lock(collection).held():
+        with self._lock(collection).held_in_process():
             generation, rows = self._store.chunk_rows(collection)
             dimension = self._store.dimension(collection) or 0
             image_rows = [index for index, row in enumerate(rows) if row.image_vector is not None]

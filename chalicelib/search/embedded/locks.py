@@ -49,6 +49,13 @@ class CollectionLock:
                     os.close(self._descriptor)
                     self._descriptor = None
 
+    @contextmanager
+    def held_in_process(self) -> Iterator[None]:
+        """Exclusive across this process's threads only: for work that reads SQLite and writes nothing on disk (a
+        dense snapshot), which other processes need not wait for."""
+        with self._threads:
+            yield
+
     def _acquire(self) -> int:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
