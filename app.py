@@ -40,10 +40,9 @@ if os.environ.get("SIFT_STAGE", "local") == "local" and os.environ.get("SIFT_AUT
     print("WARNING: SIFT_AUTH=none: the local stage answers every request without authentication "
           "(SIFT_AUTH=accesskey checks the SDKs' signatures; keys: python -m scripts.keys)", file=sys.stderr)
 
-# Chalice refuses bodies of content types a route does not list; Sift reads the raw body itself and answers a
-# malformed one with the documented error envelope, so every common type is let through.
-# Any content type reaches the operation (else Chalice answers 415 outside the envelope): a form body is read as a
-# form, every other body as JSON, and one that is not JSON is a 400 that says so. An upload's body is the file.
+# Chalice answers 415, outside the envelope, for a content type a route does not list; so any type reaches the
+# operation: a form body is read as a form, every other body as JSON, and one that is not JSON is a 400 that says so.
+# An upload's body is the file.
 _CONTENT_TYPES = ["*/*"]
 # The methods a path answers that it has no operation for (405 in the envelope). HEAD is left to the gateway: chalice
 # local cannot answer it at all.
