@@ -37,10 +37,14 @@ if TYPE_CHECKING:
     from chalicelib.workflows.batches import ResultReader
     from chalicelib.workflows.runner import StepFunctionsJobRunner
 
-# Bedrock adapters back off on throttling themselves (chalicelib.models.bedrock); botocore adds one retry of its own
-# for connection errors. Timeouts stay well inside the API Gateway limit of 29 s.
+# Bedrock's retries are botocore's standard mode: throttling (429), 5xx faults, connection errors and timeouts are
+# resent with jittered exponential backoff (throttling waits up to 1 s, then up to 2 s), 3 attempts in all; what is
+# still failing then is translated by chalicelib.models.bedrock.calls (still throttled: ThrottlingError, HTTP 429).
+# Not adaptive mode: its client-side rate limiter (experimental in botocore) paces one client, and a Lambda container
+# serves one request at a time, so it would learn nothing the fleet shares and only delay later first attempts.
+# Timeouts are per attempt; one attempt's stay well inside the API Gateway limit of 29 s.
 _BEDROCK_CLIENT_CONFIG: dict[str, Any] = {
-    "retries": {"mode": "standard", "max_attempts": 2},
+    "retries": {"mode": "standard", "total_max_attempts": 3},
     "connect_timeout": 5,
     "read_timeout": 20,
 }
@@ -196,7 +200,7 @@ def build_generator(settings: Settings, clients: AwsClients | None = None) -> Ge
     model_id = bedrock_model_id(settings.generator)
     if model_id is None:
         return None
-    from chalicelib.models.bedrock import ConverseGenerator
+    from chalicelib.models.bedrock.generators import ConverseGenerator
 
     return ConverseGenerator((clients or AwsClients(settings)).bedrock_runtime, model_id)
 
@@ -227,14 +231,14 @@ def build_backend(settings: Settings, clients: AwsClients | None = None) -> Sear
         if settings.opensearch is None:
             raise ConfigurationError("SIFT_BACKEND=opensearch needs SIFT_OPENSEARCH_URL")
         from chalicelib.search.opensearch.backend import OpenSearchBackend
+        from chalicelib.search.opensearch.flavours import ManagedCluster, ServerlessCollection
 
         client = (clients or AwsClients(settings)).opensearch
         serverless = settings.opensearch.auth == "sigv4-aoss"
         return OpenSearchBackend(
             client,
+            flavour=ServerlessCollection() if serverless else ManagedCluster(),
             index_prefix=settings.opensearch_index_prefix,
-            refresh=not serverless,  # Serverless has no refresh API
-            serverless=serverless,
             engine=settings.knn.engine,
             space_type=settings.knn.space_type,
             m=settings.knn.m,
@@ -310,12 +314,12 @@ def build_embedder(settings: Settings, clients: AwsClients | None = None) -> Emb
     embedder: Embedder
     model_id = bedrock_model_id(settings.embedder)
     if model_id is not None:
-        from chalicelib.models import bedrock
+        from chalicelib.models.bedrock import embedders
 
         family = _family(model_id, "SIFT_EMBEDDER")
         size_option = "dimensions" if family == "titan" else "dimension"
         embedder = _bedrock_model(
-            "SIFT_EMBEDDER", bedrock.build_embedder, (clients or AwsClients(settings)).bedrock_runtime, model_id,
+            "SIFT_EMBEDDER", embedders.build_embedder, (clients or AwsClients(settings)).bedrock_runtime, model_id,
             **{size_option: settings.embedding_dimensions},
         )
     elif settings.embedder == "hashing":
@@ -340,11 +344,11 @@ def build_image_embedder(settings: Settings, clients: AwsClients | None = None) 
     model_id = bedrock_model_id(settings.image_embedder)
     if model_id is None:
         return None
-    from chalicelib.models import bedrock
+    from chalicelib.models.bedrock import image_embedders
 
     return _bedrock_model(
-        "SIFT_IMAGE_EMBEDDER", bedrock.build_image_embedder, (clients or AwsClients(settings)).bedrock_runtime,
-        model_id, dimension=settings.image_embedding_dimensions,
+        "SIFT_IMAGE_EMBEDDER", image_embedders.build_image_embedder,
+        (clients or AwsClients(settings)).bedrock_runtime, model_id, dimension=settings.image_embedding_dimensions,
     )
 
 
@@ -385,7 +389,7 @@ def _reranker(settings: Settings, clients: AwsClients | None, name: str, selecto
 
         # The -hybrid names weigh the recall scores in; the others judge the text alone.
         return LocalReranker("hybrid" if name.endswith("-hybrid") else "semantic")
-    from chalicelib.models.bedrock import BedrockReranker
+    from chalicelib.models.bedrock.rankers import BedrockReranker
 
     return BedrockReranker((clients or AwsClients(settings)).bedrock_agent_runtime, _model_arn(settings, model_id))
 
@@ -396,7 +400,7 @@ def build_rewriter(settings: Settings, clients: AwsClients | None = None) -> Que
         from chalicelib.models.local_rewrite import ContextRewriter
 
         return ContextRewriter()
-    from chalicelib.models.bedrock import ConverseRewriter
+    from chalicelib.models.bedrock.generators import ConverseRewriter
 
     return ConverseRewriter((clients or AwsClients(settings)).bedrock_runtime, model_id)
 
@@ -412,7 +416,7 @@ def _model_arn(settings: Settings, model_id: str) -> str:
 
 
 def _family(model_id: str, variable: str) -> str:
-    from chalicelib.models.bedrock import model_family
+    from chalicelib.models.bedrock.embedders import model_family
 
     try:
         return model_family(model_id)

@@ -46,7 +46,7 @@ from chalice.package import to_cfn_resource_name
 from chalicelib.api.calls import Access as OperationAccess
 from chalicelib.api.calls import LambdaSize
 from chalicelib.core.data_center import FILES_PREFIX, UPLOADS_PREFIX
-from chalicelib.models.bedrock import base_model_id
+from chalicelib.models.bedrock.embedders import base_model_id
 from chalicelib.settings import Settings, bedrock_model_id
 from chalicelib.store.dynamodb import TABLE_DEFINITION, TIME_TO_LIVE
 

@@ -32,6 +32,10 @@ handler (it then uses the first answer). ``register_first`` makes this fake's an
 handler would still run afterwards — and moto serves ``bedrock-runtime`` itself (an empty ``InvokeModel`` answer,
 ``NotImplementedError`` for ``Converse``, which escapes and fails the call). So ``attach`` also removes moto's
 handler from the clients it takes over (only from those: DynamoDB and S3 clients stay with moto).
+
+``ScriptedBedrock`` answers at the same layer from a script instead of models (``.error(...)``, ``.answer(...)``, one
+answer per attempt): for tests of what botocore's retry handler does with Bedrock's answers, which a ``Stubber``
+cannot show — it answers in ``before-call``, before the retry handler ever runs.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import math
 import struct
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -52,7 +57,7 @@ from urllib.parse import unquote, urlsplit
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HeadersDict
 
 from chalicelib.core.text import ENGLISH_STOPWORDS, words
-from chalicelib.models.bedrock import base_model_id
+from chalicelib.models.bedrock.embedders import base_model_id
 from chalicelib.models.local import HashingEmbedder
 
 SERVICES: Final = ("bedrock-runtime", "bedrock-agent-runtime")
@@ -201,6 +206,49 @@ def _invoke_model(model_id: str, content_type: str, body: bytes) -> tuple[dict[s
     headers = {"X-Amzn-Bedrock-Input-Token-Count": str(answer["inputTextTokenCount"]),
                "X-Amzn-Bedrock-Invocation-Latency": "1"}
     return answer, headers
+
+
+class ScriptedBedrock:
+    """A Bedrock whose answers are scripted: each HTTP send of the client (each attempt botocore makes, its retries
+    included) takes the next answer and records its request body in ``sent``. A send with no answer left raises
+    ``AssertionError``, which botocore does not retry and the adapters do not translate: the test fails.
+
+    Errors are shaped as Bedrock's (``x-amzn-ErrorType`` header, ``{"message": ...}`` body), so botocore parses the
+    code as it would a real one and its retry handler decides on it.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.sent: list[bytes] = []
+        self._answers: deque[tuple[int, Any, dict[str, str]]] = deque()
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"before-send.{service}", self._send)
+
+    def error(self, code: str, status: int, message: str = "", *, times: int = 1) -> ScriptedBedrock:
+        """Answer the next ``times`` attempts with the error ``code`` at HTTP ``status``."""
+        headers = {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+        self._answers.extend([(status, {"message": message or code}, headers)] * times)
+        return self
+
+    def answer(self, payload: Any) -> ScriptedBedrock:
+        """Answer the next attempt with HTTP 200 and ``payload`` as its JSON body."""
+        self._answers.append((200, payload, {}))
+        return self
+
+    @property
+    def pending(self) -> int:
+        """Answers not used yet."""
+        return len(self._answers)
+
+    def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        self.sent.append(_body_bytes(request.body))
+        if not self._answers:
+            raise AssertionError(f"attempt {len(self.sent)} was sent, but the script has no answer left")
+        status, payload, headers = self._answers.popleft()
+        content = json.dumps(payload).encode()
+        response_headers = HeadersDict(
+            {"Content-Type": "application/json", "Content-Length": str(len(content)), **headers}
+        )
+        return AWSResponse(request.url, status, response_headers, _RawBody(content))
 
 
 # --- models -----------------------------------------------------------------------------------------------------------
@@ -367,5 +415,5 @@ def _rounded(vector: Sequence[float]) -> list[float]:
     return [float(f"{value:.{SIGNIFICANT_DIGITS}g}") for value in vector]
 
 
-__all__ = ["BedrockCall", "FakeBedrock", "converse", "rerank", "text_vector", "titan_multimodal_embedding",
-           "titan_text_embedding"]
+__all__ = ["BedrockCall", "FakeBedrock", "ScriptedBedrock", "converse", "rerank", "text_vector",
+           "titan_multimodal_embedding", "titan_text_embedding"]

@@ -1,4 +1,7 @@
-"""ConverseGenerator against botocore's Stubber: the Converse request is validated against the real service model."""
+"""ConverseGenerator against botocore's Stubber: the Converse request is validated against the real service model.
+
+Throttling runs on the stage's client answered at the HTTP send (``runtime_wire``), where botocore's retries happen.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from chalicelib.core.answer import SYSTEM_PROMPT, GeneratedAnswerer, answer_file
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.errors import InternalError, ThrottlingError
 from chalicelib.core.ports.models import ChatMessage, Generator
-from chalicelib.models.bedrock import THROTTLING_MESSAGE, ConverseGenerator, converse_messages
-from tests.unit.test_bedrock_models import CHAT, Sleeps, make_client
+from chalicelib.models.bedrock.calls import THROTTLING_MESSAGE
+from chalicelib.models.bedrock.generators import ConverseGenerator, converse_messages
+from tests.fakes.bedrock import ScriptedBedrock
+from tests.unit.test_bedrock_models import ATTEMPTS, CHAT, assert_throttling_backoffs, make_client
 
 
 def converse_response(text: str) -> dict[str, Any]:
@@ -73,24 +78,24 @@ def test_empty_output_raises_internal_error(runtime: tuple[Any, Stubber]) -> Non
         ConverseGenerator(client, CHAT).generate("s", [ChatMessage("user", "q")], max_tokens=16)
 
 
-def test_throttling_is_retried_then_succeeds(runtime: tuple[Any, Stubber]) -> None:
-    client, stub = runtime
-    stub.add_client_error("converse", "ThrottlingException", "slow down", 429)
-    stub.add_response("converse", converse_response("ok"))
-    sleeps = Sleeps()
-    assert ConverseGenerator(client, CHAT, sleep=sleeps).generate("s", [ChatMessage("user", "q")], max_tokens=8) == "ok"
-    assert sleeps.delays == [0.2]
+def test_throttling_is_retried_then_succeeds(runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float]) -> None:
+    client, wire = runtime_wire
+    wire.error("ThrottlingException", 429, "slow down").answer(converse_response("ok"))
+    assert ConverseGenerator(client, CHAT).generate("s", [ChatMessage("user", "q")], max_tokens=8) == "ok"
+    assert len(wire.sent) == 2 and wire.sent[0] == wire.sent[1]
+    assert_throttling_backoffs(backoffs, 1)
 
 
-def test_throttling_exhausted_raises_throttling_error(runtime: tuple[Any, Stubber]) -> None:
-    client, stub = runtime
-    for _ in range(3):
-        stub.add_client_error("converse", "ThrottlingException", "slow down", 429)
-    sleeps = Sleeps()
+def test_throttling_exhausted_raises_throttling_error(
+    runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float]
+) -> None:
+    client, wire = runtime_wire
+    wire.error("ThrottlingException", 429, "slow down", times=ATTEMPTS)
     with pytest.raises(ThrottlingError) as caught:
-        ConverseGenerator(client, CHAT, sleep=sleeps).generate("s", [ChatMessage("user", "q")], max_tokens=8)
+        ConverseGenerator(client, CHAT).generate("s", [ChatMessage("user", "q")], max_tokens=8)
     assert caught.value.message == THROTTLING_MESSAGE
-    assert sleeps.delays == [0.2, 0.4]
+    assert len(wire.sent) == ATTEMPTS
+    assert_throttling_backoffs(backoffs, ATTEMPTS - 1)
 
 
 def test_bad_arguments_are_refused_before_any_call() -> None:

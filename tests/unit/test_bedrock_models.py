@@ -1,4 +1,8 @@
-"""Bedrock models against botocore's Stubber: every request is validated against the real service model."""
+"""Bedrock models against botocore's Stubber: every request is validated against the real service model.
+
+The error-translation tests run on the stage's own clients answered at the HTTP send instead (``runtime_wire``,
+``agent_wire`` in conftest.py): a Stubber answers before botocore's retry handler, and the retries are botocore's.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,23 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, StubAssertionError, Stubber
 
 from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
 from chalicelib.core.ports.models import MODE_INSTRUCTIONS, ChatMessage, RerankCandidate, RerankMode, RerankRequest
-from chalicelib.models.bedrock import (
-    THROTTLING_MESSAGE,
-    BedrockReranker,
+from chalicelib.models.bedrock.calls import THROTTLING_MESSAGE, call_bedrock
+from chalicelib.models.bedrock.embedders import (
     CohereEmbedder,
-    ConverseRewriter,
     TitanEmbedder,
     base_model_id,
     build_embedder,
     model_family,
 )
+from chalicelib.models.bedrock.generators import ConverseRewriter
+from chalicelib.models.bedrock.rankers import BedrockReranker
+from tests.fakes.bedrock import ScriptedBedrock
 
 TITAN = "amazon.titan-embed-text-v2:0"
 COHERE = "cohere.embed-multilingual-v3"
@@ -64,12 +69,15 @@ def invoke_params(model_id: str, body: Any) -> dict[str, Any]:
     }
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
+# The stage's clients make 3 attempts (composition._BEDROCK_CLIENT_CONFIG). botocore's standard mode waits
+# rand(0, 1) * min(2 ** (attempt - 1), 20) seconds before retrying a throttled attempt.
+ATTEMPTS = 3
 
-    def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
+
+def assert_throttling_backoffs(backoffs: list[float], retries: int) -> None:
+    """botocore waited before each of ``retries`` retries, as its throttling backoff does (not its 50 ms one)."""
+    assert len(backoffs) == retries
+    assert all(0 <= wait <= 2**attempt for attempt, wait in enumerate(backoffs)), backoffs
 
 
 # --- Titan ------------------------------------------------------------------------------------------------------------
@@ -297,53 +305,70 @@ def test_converse_empty_output_raises(runtime: tuple[Any, Stubber]) -> None:
 # --- error translation ------------------------------------------------------------------------------------------------
 
 
-def test_throttling_is_retried_then_succeeds(runtime: tuple[Any, Stubber]) -> None:
-    client, stub = runtime
-    body = {"inputText": "t", "dimensions": 256, "normalize": True}
-    stub.add_client_error(
-        "invoke_model", "ThrottlingException", "slow down", 429, expected_params=invoke_params(TITAN, body)
-    )
-    stub.add_client_error(
-        "invoke_model", "ThrottlingException", "slow down", 429, expected_params=invoke_params(TITAN, body)
-    )
-    stub.add_response("invoke_model", invoke_response({"embedding": [0.0] * 256}), invoke_params(TITAN, body))
-    sleeps = Sleeps()
-    assert TitanEmbedder(client, dimensions=256, sleep=sleeps).embed_query("t") == [0.0] * 256
-    assert sleeps.delays == [0.2, 0.4]
+def test_throttling_is_retried_then_succeeds(runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float]) -> None:
+    client, wire = runtime_wire
+    wire.error("ThrottlingException", 429, "slow down", times=2).answer({"embedding": [0.0] * 256})
+    assert TitanEmbedder(client, dimensions=256).embed_query("t") == [0.0] * 256
+    # botocore sent the same request three times, backing off before each retry.
+    assert [json.loads(body) for body in wire.sent] == [{"inputText": "t", "dimensions": 256, "normalize": True}] * 3
+    assert_throttling_backoffs(backoffs, 2)
 
 
-def test_throttling_exhausted_raises_throttling_error(agent: tuple[Any, Stubber]) -> None:
-    client, stub = agent
-    for _ in range(3):
-        stub.add_client_error("rerank", "ThrottlingException", "slow down", 429)
-    sleeps = Sleeps()
+def test_throttling_exhausted_raises_throttling_error(
+    agent_wire: tuple[Any, ScriptedBedrock], backoffs: list[float]
+) -> None:
+    client, wire = agent_wire
+    wire.error("ThrottlingException", 429, "slow down", times=ATTEMPTS)
     with pytest.raises(ThrottlingError) as caught:
-        BedrockReranker(client, RERANK_ARN, sleep=sleeps).rerank(RerankRequest("q"), candidates("a"))
+        BedrockReranker(client, RERANK_ARN).rerank(RerankRequest("q"), candidates("a"))
     assert caught.value.message == THROTTLING_MESSAGE
     assert caught.value.kind.status == 429
-    assert caught.value.__cause__ is not None
-    assert sleeps.delays == [0.2, 0.4]
+    assert isinstance(caught.value.__cause__, ClientError)
+    assert caught.value.__cause__.response["ResponseMetadata"]["RetryAttempts"] == ATTEMPTS - 1
+    assert len(wire.sent) == ATTEMPTS
+    assert_throttling_backoffs(backoffs, ATTEMPTS - 1)
+
+
+def test_too_many_requests_is_throttling_too() -> None:
+    def throttled() -> None:
+        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "InvokeModel")
+
+    with pytest.raises(ThrottlingError, match="throttling"):
+        call_bedrock("InvokeModel(x)", throttled)
 
 
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException", "ResourceNotFoundException"])
-def test_configuration_errors_become_internal_errors(runtime: tuple[Any, Stubber], code: str) -> None:
-    client, stub = runtime
-    stub.add_client_error("converse", code, "The provided model identifier is invalid.", 400)
-    sleeps = Sleeps()
+def test_configuration_errors_become_internal_errors(
+    runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float], code: str
+) -> None:
+    client, wire = runtime_wire
+    status = {"AccessDeniedException": 403, "ResourceNotFoundException": 404}.get(code, 400)
+    wire.error(code, status, "The provided model identifier is invalid.")
     with pytest.raises(InternalError, match=code) as caught:
-        ConverseRewriter(client, CHAT, sleep=sleeps).rewrite([], "q")
+        ConverseRewriter(client, CHAT).rewrite([], "q")
     assert "model id" in caught.value.message
     assert caught.value.__cause__ is not None
-    assert sleeps.delays == []
+    assert len(wire.sent) == 1 and backoffs == []  # not retried: asking again gets the same answer
 
 
-@pytest.mark.parametrize("code", ["ServiceUnavailableException", "ModelNotReadyException", "ModelTimeoutException"])
-def test_unavailable_errors_become_503(runtime: tuple[Any, Stubber], code: str) -> None:
-    client, stub = runtime
-    stub.add_client_error("invoke_model", code, "busy", 503)
+@pytest.mark.parametrize(
+    ("code", "status", "attempts"),
+    [
+        ("ServiceUnavailableException", 503, ATTEMPTS),  # a 5xx: retried by botocore
+        ("ModelNotReadyException", 429, ATTEMPTS),  # modelled as retryable in bedrock-runtime
+        ("ModelTimeoutException", 408, 1),  # neither: the model's own timeout, not resent
+    ],
+)
+def test_unavailable_errors_become_503(
+    runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float], code: str, status: int, attempts: int
+) -> None:
+    client, wire = runtime_wire
+    wire.error(code, status, "busy", times=attempts)
     with pytest.raises(ServiceUnavailableError) as caught:
         CohereEmbedder(client, dimension=2).embed_query("q")
     assert caught.value.kind.status == 503
+    assert code in caught.value.message
+    assert len(wire.sent) == attempts and len(backoffs) == attempts - 1
 
 
 def test_timeouts_become_503() -> None:

@@ -1,8 +1,12 @@
-"""Titan Multimodal and Nova Multimodal embedders against botocore's Stubber; requests compared as decoded JSON."""
+"""Titan Multimodal and Nova Multimodal embedders against botocore's Stubber; requests compared as decoded JSON.
+
+Throttling runs on the stage's client answered at the HTTP send (``runtime_wire``), where botocore's retries happen.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -10,15 +14,21 @@ from botocore.stub import Stubber
 
 from chalicelib.core.errors import InternalError, ThrottlingError
 from chalicelib.core.ports.models import ImageEmbedder, detect_image_format
-from chalicelib.models.bedrock import (
+from chalicelib.models.bedrock.embedders import build_embedder, model_family
+from chalicelib.models.bedrock.image_embedders import (
     NovaMultimodalEmbedder,
     TitanMultimodalEmbedder,
-    build_embedder,
     build_image_embedder,
-    model_family,
 )
+from tests.fakes.bedrock import ScriptedBedrock
 from tests.fakes.images import GIF, JPEG, PNG, WEBP_HEADER
-from tests.unit.test_bedrock_models import Sleeps, invoke_params, invoke_response, make_client
+from tests.unit.test_bedrock_models import (
+    ATTEMPTS,
+    assert_throttling_backoffs,
+    invoke_params,
+    invoke_response,
+    make_client,
+)
 
 TITAN_MM = "amazon.titan-embed-image-v1"
 NOVA = "amazon.nova-2-multimodal-embeddings-v1:0"
@@ -93,15 +103,16 @@ def test_titan_wrong_or_missing_vector_is_internal_error(runtime: tuple[Any, Stu
         TitanMultimodalEmbedder(client, dimension=256).embed_image(PNG)
 
 
-def test_titan_throttling_exhausted_raises_throttling_error(runtime: tuple[Any, Stubber]) -> None:
-    client, stub = runtime
-    for _ in range(3):
-        stub.add_client_error("invoke_model", "ThrottlingException", "slow down", 429)
-    sleeps = Sleeps()
+def test_titan_throttling_exhausted_raises_throttling_error(
+    runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float]
+) -> None:
+    client, wire = runtime_wire
+    wire.error("ThrottlingException", 429, "slow down", times=ATTEMPTS)
     with pytest.raises(ThrottlingError) as caught:
-        TitanMultimodalEmbedder(client, sleep=sleeps).embed_image(PNG)
+        TitanMultimodalEmbedder(client).embed_image(PNG)
     assert caught.value.kind.status == 429
-    assert sleeps.delays == [0.2, 0.4]
+    assert len(wire.sent) == ATTEMPTS
+    assert_throttling_backoffs(backoffs, ATTEMPTS - 1)
 
 
 # --- Nova Multimodal --------------------------------------------------------------------------------------------------
@@ -205,15 +216,15 @@ def test_nova_malformed_responses_are_internal_errors(runtime: tuple[Any, Stubbe
         NovaMultimodalEmbedder(client).embed_image(PNG)
 
 
-def test_nova_throttling_is_retried_then_succeeds(runtime: tuple[Any, Stubber]) -> None:
-    client, stub = runtime
-    params = invoke_params(NOVA, nova_body({"text": {"truncationMode": "END", "value": "q"}}))
-    for _ in range(2):
-        stub.add_client_error("invoke_model", "ThrottlingException", "slow down", 429, expected_params=params)
-    stub.add_response("invoke_model", invoke_response(nova_response([0.0] * 1024, "TEXT")), params)
-    sleeps = Sleeps()
-    assert NovaMultimodalEmbedder(client, sleep=sleeps).embed_text("q") == [0.0] * 1024
-    assert sleeps.delays == [0.2, 0.4]
+def test_nova_throttling_is_retried_then_succeeds(
+    runtime_wire: tuple[Any, ScriptedBedrock], backoffs: list[float]
+) -> None:
+    client, wire = runtime_wire
+    wire.error("ThrottlingException", 429, "slow down", times=2).answer(nova_response([0.0] * 1024, "TEXT"))
+    assert NovaMultimodalEmbedder(client).embed_text("q") == [0.0] * 1024
+    body = nova_body({"text": {"truncationMode": "END", "value": "q"}})
+    assert [json.loads(sent) for sent in wire.sent] == [body] * 3  # the same request, resent by botocore
+    assert_throttling_backoffs(backoffs, 2)
 
 
 def test_nova_validation_exception_is_internal_error(runtime: tuple[Any, Stubber]) -> None:

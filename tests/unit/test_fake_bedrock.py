@@ -20,13 +20,10 @@ from moto import mock_aws
 
 from chalicelib.core.errors import InternalError
 from chalicelib.core.ports.models import ChatMessage, RerankCandidate, RerankMode, RerankRequest
-from chalicelib.models.bedrock import (
-    REWRITE_SYSTEM_PROMPT,
-    BedrockReranker,
-    ConverseRewriter,
-    TitanEmbedder,
-    TitanMultimodalEmbedder,
-)
+from chalicelib.models.bedrock.embedders import TitanEmbedder
+from chalicelib.models.bedrock.generators import REWRITE_SYSTEM_PROMPT, ConverseRewriter
+from chalicelib.models.bedrock.image_embedders import TitanMultimodalEmbedder
+from chalicelib.models.bedrock.rankers import BedrockReranker
 from tests.fakes.bedrock import FakeBedrock
 from tests.fakes.images import JPEG, PNG
 
