@@ -33,13 +33,15 @@ def opensearch_backend(tmp_path: Path) -> SearchBackend:
     """The OpenSearch backend against ``$SIFT_OPENSEARCH_URL``; imported lazily so the suite runs without it.
 
     Collections have unique names, so one ``sift-contract`` prefix is enough (its shared documents index is kept).
-    The contract expects read-after-write, so the backend refreshes after every write (``refresh=True``).
+    The contract expects read-after-write, so the backend refreshes after every write
+    (``ManagedCluster(refresh=True)``).
     """
     opensearchpy = pytest.importorskip("opensearchpy")
     from chalicelib.search.opensearch.backend import OpenSearchBackend
+    from chalicelib.search.opensearch.flavours import ManagedCluster
 
     client = opensearchpy.OpenSearch(hosts=[os.environ[OPENSEARCH_URL_ENV]], timeout=30)
-    return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
+    return OpenSearchBackend(client, index_prefix="sift-contract", flavour=ManagedCluster(refresh=True))
 
 
 def in_memory_opensearch_backend(tmp_path: Path, node: InMemoryOpenSearch | None = None) -> SearchBackend:
@@ -48,11 +50,12 @@ def in_memory_opensearch_backend(tmp_path: Path, node: InMemoryOpenSearch | None
     node checks every request against the OpenSearch API specification."""
     from chalicelib.search.opensearch.backend import OpenSearchBackend
     from chalicelib.search.opensearch.client import build_client
+    from chalicelib.search.opensearch.flavours import ManagedCluster
     from chalicelib.settings import OpenSearchConnection
 
     client = build_client(OpenSearchConnection("https://search.example"))
     (node or InMemoryOpenSearch()).mount(client)
-    return OpenSearchBackend(client, index_prefix="sift-contract", refresh=True)
+    return OpenSearchBackend(client, index_prefix="sift-contract", flavour=ManagedCluster(refresh=True))
 
 
 BACKEND_FACTORIES: dict[str, Callable[[Path], SearchBackend]] = {

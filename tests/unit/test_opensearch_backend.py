@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestErr
 from opensearchpy.serializer import JSONSerializer
 
 from chalicelib.api.search_filters import parse_search_filters
+from chalicelib.composition import build_backend
 from chalicelib.core.errors import InternalError, ServiceUnavailableError, ThrottlingError
 from chalicelib.core.ports.search import (
     ChunkRecord,
@@ -25,16 +27,11 @@ from chalicelib.core.ports.search import (
     StoredChunk,
 )
 from chalicelib.search.opensearch.backend import OpenSearchBackend
-from chalicelib.search.opensearch.builders import (
-    bulk_actions,
-    compile_filter,
-    delete_by_doc_query,
-    dense_query,
-    image_query,
-    index_settings_and_mappings,
-    msearch_body,
-    sparse_query,
-)
+from chalicelib.search.opensearch.builders import bulk_actions, delete_by_doc_query
+from chalicelib.search.opensearch.flavours import ManagedCluster, ServerlessCollection
+from chalicelib.search.opensearch.mapping import index_settings_and_mappings
+from chalicelib.search.opensearch.queries import compile_filter, dense_query, image_query, msearch_body, sparse_query
+from chalicelib.settings import Settings
 
 COLLECTION = "kb:ws:index"
 
@@ -466,7 +463,7 @@ def test_upsert_deletes_old_chunks_before_writing_and_stores_the_record(
 
 
 def test_refresh_false_never_calls_refresh(client: FakeClient) -> None:
-    backend = OpenSearchBackend(client, refresh=False)  # type: ignore[arg-type]
+    backend = OpenSearchBackend(client, flavour=ManagedCluster(refresh=False))  # type: ignore[arg-type]
     backend.create_collection(COLLECTION, 4)
     backend.upsert_documents(COLLECTION, [(record("a"), [chunk("a", 0)])])
     assert "indices.refresh" not in client.methods()
@@ -749,8 +746,9 @@ def test_transport_errors_are_translated(
 
 
 def serverless_backend(client: FakeClient, **options: Any) -> OpenSearchBackend:
-    # refresh=True on purpose: serverless mode must force it off.
-    return OpenSearchBackend(client, serverless=True, refresh=True, bulk_initial_backoff=0, **options)  # type: ignore[arg-type]
+    # The flavour has no refresh option at all: nothing can turn refreshes on.
+    flavour = ServerlessCollection(**options)
+    return OpenSearchBackend(client, flavour=flavour, bulk_initial_backoff=0)  # type: ignore[arg-type]
 
 
 def stamped(doc_id: str, updated_at: str) -> DocumentRecord:
@@ -964,7 +962,27 @@ def test_serverless_reads_before_any_collection_exists_are_empty() -> None:
     backend.delete_collection(COLLECTION)
 
 
+@pytest.mark.parametrize(("auth", "serverless"), [("sigv4-aoss", True), ("sigv4-es", False), ("none", False)])
+def test_the_composition_picks_the_flavour_from_the_signing_service(auth: str, serverless: bool) -> None:
+    settings = Settings.from_environment({
+        "SIFT_BACKEND": "opensearch",
+        "SIFT_OPENSEARCH_URL": "https://search.example",
+        "SIFT_OPENSEARCH_AUTH": auth,
+        "AWS_REGION": "eu-west-1",
+    })
+    client = FakeClient(serverless=True)  # a serverless collection: refuses custom ids, refresh, delete-by-query
+    backend = build_backend(settings, SimpleNamespace(opensearch=client))  # type: ignore[arg-type]
+    backend.create_collection(COLLECTION, 4)
+
+    if serverless:
+        backend.upsert_documents(COLLECTION, [(record("a"), [chunk("a", 0)])])
+        assert forbidden_requests(client) == []
+    else:
+        with pytest.raises(InternalError):  # a domain's requests: refused by a serverless collection
+            backend.upsert_documents(COLLECTION, [(record("a"), [chunk("a", 0)])])
+
+
 @pytest.mark.parametrize("size", [0, 10_001, True])
 def test_constructor_rejects_an_id_page_size_beyond_the_result_window(size: Any) -> None:
     with pytest.raises(ValueError, match="id_page_size"):
-        OpenSearchBackend(FakeClient(), id_page_size=size)  # type: ignore[arg-type]
+        ServerlessCollection(id_page_size=size)

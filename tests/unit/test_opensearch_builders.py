@@ -12,19 +12,14 @@ from chalicelib.core.filters import Group, Operator, matches
 from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus
 from chalicelib.search.opensearch.builders import (
     bulk_actions,
-    compile_filter,
     delete_actions,
     delete_by_doc_query,
-    dense_query,
     id_page_query,
-    image_query,
-    index_settings_and_mappings,
-    mapped_dimensions,
-    msearch_body,
     record_query,
-    sparse_query,
     typed_metadata,
 )
+from chalicelib.search.opensearch.mapping import index_settings_and_mappings, mapped_dimensions
+from chalicelib.search.opensearch.queries import compile_filter, dense_query, image_query, msearch_body, sparse_query
 
 NON_CJK = ["<ALPHANUM>", "<NUM>", "<SOUTHEAST_ASIAN>", "<EMOJI>"]
 KEYWORD = {"type": "keyword", "ignore_above": 8191}
@@ -311,7 +306,7 @@ def test_empty_groups_keep_the_embedded_meaning() -> None:
     assert matches(Group(Operator.AND, ()), {}) and not matches(Group(Operator.OR, ()), {})
 
 
-# KNOWN GAPS versus chalicelib.core.filters.matches (documented in builders' module docstring). These tests pin the
+# KNOWN GAPS versus chalicelib.core.filters.matches (documented in mapping's module docstring). These tests pin the
 # divergence so that it is visible and deliberate; they do not describe desired behaviour.
 
 

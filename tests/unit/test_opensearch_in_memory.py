@@ -10,6 +10,7 @@ import pytest
 from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus
 from chalicelib.search.opensearch.backend import OpenSearchBackend
 from chalicelib.search.opensearch.client import build_client
+from chalicelib.search.opensearch.flavours import ManagedCluster, ServerlessCollection
 from chalicelib.settings import OpenSearchConnection
 from tests.fakes.opensearch import InMemoryOpenSearch
 
@@ -25,8 +26,7 @@ def node() -> InMemoryOpenSearch:
 def backend(request: pytest.FixtureRequest, node: InMemoryOpenSearch) -> OpenSearchBackend:
     client = build_client(OpenSearchConnection("https://search.example"))
     node.mount(client)
-    serverless = bool(request.param)
-    backend = OpenSearchBackend(client, refresh=not serverless, serverless=serverless)
+    backend = OpenSearchBackend(client, flavour=ServerlessCollection() if request.param else ManagedCluster())
     backend.create_collection(COLLECTION, 3)
     return backend
 

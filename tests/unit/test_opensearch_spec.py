@@ -11,6 +11,7 @@ from chalicelib.api.search_filters import parse_search_filters
 from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, RecallQuery
 from chalicelib.search.opensearch.backend import OpenSearchBackend
 from chalicelib.search.opensearch.client import build_client
+from chalicelib.search.opensearch.flavours import ManagedCluster
 from chalicelib.settings import OpenSearchConnection
 from tests.fakes.opensearch import InMemoryOpenSearch
 from tests.fakes.opensearch_spec import SpecViolation, specification
@@ -36,7 +37,7 @@ def test_every_body_the_opensearch_backend_sends_is_in_the_spec() -> None:
     node = InMemoryOpenSearch()
     client = build_client(OpenSearchConnection("https://search.example"))
     node.mount(client)
-    backend = OpenSearchBackend(client, index_prefix="sift-spec", refresh=True)
+    backend = OpenSearchBackend(client, index_prefix="sift-spec", flavour=ManagedCluster(refresh=True))
     before = node.spec.checked
     collection = "kb:ws_spec:one"
     backend.create_collection(collection, 3, 2)
