@@ -24,10 +24,10 @@ Results
     ``media.semantic_query(dataset, query=..., now=NOW, media_types=["image", "video"])`` is judged by an oracle: a
     file is relevant if it satisfies the *labelled* conditions, with the service's own semantics (wall-clock
     ProduceTime in [start, end), case-insensitive substring of an address value / a LabelName or ParentLabelName;
-    ``wall_clock``, ``place_values`` and ``label_values`` of ``chalicelib.core.media``). Mean P@10 over the queries
-    that have a relevant file; most have fewer than 10, and then P@10 is the precision of the returned list cut at
-    10 (relevant among the first min(10, returned) / min(10, returned)), so a perfect answer scores 1; an empty
-    answer scores 0. "Only matching" is the share of queries whose returned files all satisfy the conditions (an
+    ``wall_clock`` of ``chalicelib.core.media_files``, ``place_values`` and ``label_values`` of
+    ``chalicelib.core.file_fields``). Mean P@10 over the queries that have a relevant file; most have fewer than
+    10, and then P@10 is the precision of the returned list cut at 10 (relevant among the first min(10, returned) /
+    min(10, returned)), so a perfect answer scores 1; an empty answer scores 0. "Only matching" is the share of queries whose returned files all satisfy the conditions (an
     empty answer counts only when nothing matches). Recall is the share of relevant files returned, out of at most
     100 (SemanticQuery returns no more).
 
@@ -49,7 +49,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from chalicelib.composition import build_services
-from chalicelib.core.media import MAX_SEMANTIC_FILES, MediaService, label_values, place_values, wall_clock
+from chalicelib.core.file_fields import label_values, place_values
+from chalicelib.core.media import MAX_SEMANTIC_FILES, MediaService
+from chalicelib.core.media_files import wall_clock
 from chalicelib.core.ports.catalog import Dataset
 from chalicelib.core.ports.search import DocumentStatus
 from chalicelib.core.query_conditions import QueryConditions, TimeRange

@@ -1,7 +1,10 @@
-"""Indexing: source object → text → chunks → embeddings → backend, idempotent per object version.
+"""Indexing: source item → text → chunks → embeddings → backend, idempotent per version — one pipeline for both kinds
+of item (``Indexer.ingest``; a knowledge base's objects and a dataset's files differ only in their strategy,
+``chalicelib.core.ingest``).
 
-The same object version indexed twice is a no-op; a changed object replaces all of its chunks; a file that cannot be
-read or parsed is recorded with status FAILED and a Reason and never stops the other files of a batch.
+The same version indexed twice is a no-op; a changed object replaces all of its chunks; a file that cannot be read
+or parsed is recorded with its reason and never stops the other files of a batch. A failed read never destroys what
+was indexed before: an indexed copy stays (only a confirmed delete removes it).
 
 Versions are ordered by the source itself, not by the order events arrive in. After writing, the indexer asks the
 source for the object's revision (S3: VersionId or ETag of the object and its sidecar, by HEAD) and compares it with
@@ -9,26 +12,22 @@ the revision it read: a writer that read an older version than the object now ha
 newer one was indexed) reads and writes again; an object deleted meanwhile is removed. So whichever write lands last,
 it is checked against what the source holds after it. (S3's event ``sequencer`` orders events, not reads, and
 local files have none; the revision check covers both.)
-
-Images: in a knowledge base without an image index an image has no text and is recorded EMPTY. With an image index
-it becomes one chunk whose text is its title (file name or metadata title) and whose image vector comes from the
-knowledge base's multimodal model; query images are searched against those vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.core.chunking import Chunk, chunk_blocks
 from chalicelib.core.clock import utc_now
-from chalicelib.core.data_center import parse_file_uri
 from chalicelib.core.errors import InternalError, ServiceUnavailableError
-from chalicelib.core.extraction import ExtractionError, TextBlock, extract
+from chalicelib.core.extraction import TextBlock
+from chalicelib.core.ingest import IngestStrategy, PreparedDocument, document_id
+from chalicelib.core.knowledge_base_objects import KnowledgeBaseObjects
 from chalicelib.core.ports.catalog import JobDocument, KnowledgeBase
 from chalicelib.core.ports.models import Embedder, ImageEmbedder
 from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
@@ -36,12 +35,17 @@ from chalicelib.core.ports.sources import ObjectSource, SourceError, SourceMissi
 
 logger = logging.getLogger(__name__)
 
+Item = TypeVar("Item")
+
 # How often one call reads an object again that changed while it was being indexed; past that, its outcome is unsettled
 # (an event is then delivered again, and the object's own later events index the newer versions).
 CATCH_UP_ATTEMPTS = 3
 
 # Metadata keys Sift sets on every chunk; a user attribute with one of these names is overridden (README lists them).
 SYSTEM_METADATA_KEYS = frozenset({"doc_id", "doc_name", "title", "hier_title", "file_path", "parent", "position"})
+
+__all__ = ["CATCH_UP_ATTEMPTS", "Indexer", "ObjectNotSettled", "PreparedDocument", "TextDocument", "document_id",
+           "require_settled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +60,6 @@ class TextDocument:
     uri: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedDocument:
-    """A document ready to embed and write: its record, its chunks and, for an image chunk, its image vector."""
-
-    record: DocumentRecord
-    chunks: list[Chunk]
-    image_vector: list[float] | None = None
-    revision: str = ""  # the source revision the chunks were read at; "" when nothing was read (nothing to check)
-    settled: bool = True  # False: written in place of what a failed read could not give (see JobDocument.settled)
-
-
 class ObjectNotSettled(ServiceUnavailableError):
     """An object event left an index that may be behind the object (a read failed); the event is to be delivered
     again — handling an event twice is harmless."""
@@ -78,17 +71,6 @@ def require_settled(uri: str, outcomes: list[JobDocument]) -> list[JobDocument]:
     if unsettled:
         raise ObjectNotSettled(f"{uri} could not be brought up to date: {unsettled[0].message}")
     return outcomes
-
-
-def document_id(uri: str) -> str:
-    """A stable id per source URI, so re-indexing the same object replaces it instead of adding a copy.
-
-    A data-center file's document id is its FileId, as in the documented flow (DeleteIndexDocument takes FileIds).
-    """
-    data_center_file = parse_file_uri(uri)
-    if data_center_file is not None:
-        return data_center_file[1]
-    return "doc_" + hashlib.sha256(uri.encode()).hexdigest()[:24]
 
 
 class Indexer:
@@ -115,31 +97,43 @@ class Indexer:
     def index_uris(
         self, kb: KnowledgeBase, uris: Iterable[str], *, catch_ups: int = CATCH_UP_ATTEMPTS
     ) -> list[JobDocument]:
-        """Index objects by URI, in batches; one outcome per URI (unchanged objects first, then the written ones).
+        """Index a knowledge base's objects by URI; one outcome per URI, in order."""
+        return self.ingest(kb.collection, uris, KnowledgeBaseObjects(kb, self._embed_image), catch_ups=catch_ups)
 
-        Every written object is checked against its source afterwards (``settle``); one that changed meanwhile is
-        indexed again, at most ``catch_ups`` times."""
-        unchanged: list[JobDocument] = []
+    def ingest(
+        self, collection: str, items: Iterable[Item], strategy: IngestStrategy[Item], *,
+        catch_ups: int = CATCH_UP_ATTEMPTS,
+    ) -> list[JobDocument]:
+        """Index ``items`` the way ``strategy`` says, in batches; one outcome per item, in order.
 
-        def changed() -> Iterator[PreparedDocument]:
-            for uri in uris:
-                prepared = self._prepare_object(kb, uri)
-                if isinstance(prepared, DocumentRecord):  # this version is indexed already
-                    unchanged.append(_outcome(prepared))
-                elif isinstance(prepared, JobDocument):  # nothing to write (a read failed; see _prepare_object)
-                    unchanged.append(prepared)
+        Items are prepared as the batches are written, so a long job holds one batch of content at a time. Every
+        written document is checked against its source afterwards (``settle``); an item whose object changed meanwhile
+        is indexed again, at most ``catch_ups`` times."""
+        order: list[str] = []
+        outcomes: dict[str, JobDocument] = {}
+        given: dict[str, Item] = {}
+
+        def to_write() -> Iterator[PreparedDocument]:
+            for item in items:
+                doc_id = document_id(strategy.uri(item))
+                order.append(doc_id)
+                given[doc_id] = item
+                prepared = self._prepare(collection, item, strategy)
+                if isinstance(prepared, JobDocument):  # nothing to write: indexed already, or a read lost nothing
+                    outcomes[doc_id] = prepared
                 else:
                     yield prepared
 
-        written, moved = self.write_documents(kb.collection, changed())
-        outcomes = unchanged + written
-        if not moved:
-            return outcomes
-        if catch_ups > 0:
-            again = {outcome.doc_id: outcome for outcome in self.index_uris(kb, moved, catch_ups=catch_ups - 1)}
-            return [again.get(outcome.doc_id, outcome) for outcome in outcomes]
-        still_moving = {document_id(uri) for uri in moved}
-        return [_kept_changing(outcome) if outcome.doc_id in still_moving else outcome for outcome in outcomes]
+        written, moved = self.write_documents(collection, to_write())
+        outcomes.update((outcome.doc_id, outcome) for outcome in written)
+        moved_ids = {document_id(uri) for uri in moved}
+        if moved_ids and catch_ups > 0:
+            again = [given[doc_id] for doc_id in dict.fromkeys(order) if doc_id in moved_ids]
+            outcomes.update((outcome.doc_id, outcome)
+                            for outcome in self.ingest(collection, again, strategy, catch_ups=catch_ups - 1))
+        elif moved_ids:
+            outcomes.update((doc_id, _kept_changing(outcomes[doc_id])) for doc_id in moved_ids)
+        return [outcomes[doc_id] for doc_id in order]
 
     def read(self, uri: str) -> SourceObject:
         """The object at ``uri`` (``SourceError`` when no source can read it)."""
@@ -215,64 +209,37 @@ class Indexer:
                 return source
         raise SourceError(f"No document source can read {uri}")
 
-    def _prepare_object(self, kb: KnowledgeBase, uri: str) -> PreparedDocument | DocumentRecord | JobDocument:
-        """What to write; the stored record when this version is indexed already; or, when the object cannot be
-        read, an outcome with nothing to write wherever writing would lose something.
+    def _prepare(
+        self, collection: str, item: Item, strategy: IngestStrategy[Item]
+    ) -> PreparedDocument | JobDocument:
+        """What to write for ``item``; or, when there is nothing to write, its outcome: this version is indexed
+        already, or its object could not be read and writing would lose something.
 
         A failed read never destroys what was indexed before: an indexed copy stays (only a confirmed delete removes
-        it, ``remove_uri``). An object that is confirmed missing and was never indexed leaves no record (a late
-        "created" event for an object deleted since). Any other failure is recorded FAILED with its reason, so that
-        ListIndexDocuments shows it, and its outcome is unsettled (a retry may get past it).
+        it). An object that is confirmed missing and of which nothing was indexed leaves no record where the strategy
+        says so (a late "created" event for an object deleted since). Any other failure is recorded by the strategy
+        with its reason, so that listings show it, and its outcome is unsettled when a retry may get past it.
         """
+        uri = strategy.uri(item)
         doc_id = document_id(uri)
-        now = utc_now()
-        try:
-            obj = self._source_for(uri).read(uri)
-        except SourceError as exc:
-            name = uri.rstrip("/").rsplit("/", 1)[-1]
-            existing = self._backend.get_document(kb.collection, doc_id)
-            settled = not isinstance(exc, SourceUnavailable)  # a retry may read what this read could not
-            if existing is not None and existing.status is not DocumentStatus.FAILED:
-                return JobDocument(doc_id, existing.name, DocumentStatus.FAILED.value,
-                                   f"{exc}; the indexed version is kept", settled=settled)
-            if isinstance(exc, SourceMissing):  # nothing was indexed of it: no record (an earlier failure's record goes too)
-                if existing is not None:
-                    self._backend.delete_document(kb.collection, doc_id)
-                return JobDocument(doc_id, name, DocumentStatus.FAILED.value, str(exc))
-            return PreparedDocument(_failed(doc_id, name, uri, "", 0, "", str(exc), now), [], settled=settled)
-        version = _version(obj)
-        existing = self._backend.get_document(kb.collection, doc_id)
-        if existing is not None and existing.version == version and existing.status is not DocumentStatus.FAILED:
-            return existing
-        created = existing.created_at if existing else now
-        content_type = obj.content_type or "application/octet-stream"
-
-        def failed(reason: str) -> PreparedDocument:
-            record = _failed(doc_id, obj.name, uri, content_type, len(obj.data), version, reason, created)
-            return PreparedDocument(record, [], revision=obj.revision)
-
-        try:
-            extracted = extract(obj.data, filename=obj.name, content_type=obj.content_type)
-        except ExtractionError as exc:
-            return failed(str(exc))
-        image_vector = None
-        if extracted.format == "image" and kb.has_image_index:
+        existing = self._backend.get_document(collection, doc_id)
+        obj: SourceObject | None = None
+        if strategy.reads_content(item):
             try:
-                image_vector = self._embed_image(kb, obj.data)
-            except InternalError as exc:  # the model refused it (too large, corrupt) or the index's model is missing
-                return failed(f"The image could not be embedded: {exc.message}")
-            except ValueError as exc:  # not an image the model reads, whatever its extension says
-                return failed(f"The image could not be embedded: {exc}")
-            chunks = [Chunk(text=extracted.title, headings=(), position=0)]
-        else:
-            chunks = chunk_blocks(extracted.blocks, chunk_size=kb.chunk_size, overlap=kb.overlap_size)
-        record = DocumentRecord(
-            doc_id=doc_id, name=obj.name, uri=uri, content_type=content_type, size=len(obj.data), version=version,
-            status=DocumentStatus.INDEXED if chunks else DocumentStatus.EMPTY,
-            reason="" if chunks else "The file holds no text to index",
-            title=extracted.title, metadata=dict(obj.metadata), created_at=created, updated_at=now,
-        )
-        return PreparedDocument(record, chunks, image_vector, revision=obj.revision)
+                obj = self.read(uri)
+            except SourceError as exc:
+                settled = not isinstance(exc, SourceUnavailable)  # a retry may read what this read could not
+                if existing is not None and strategy.has_content(existing):
+                    return JobDocument(doc_id, existing.name, DocumentStatus.FAILED.value,
+                                       f"{exc}; the indexed version is kept", settled=settled)
+                if isinstance(exc, SourceMissing) and strategy.removes_when_gone(item):
+                    if existing is not None:  # an earlier failure's record goes too
+                        self._backend.delete_document(collection, doc_id)
+                    return JobDocument(doc_id, strategy.name(item), DocumentStatus.FAILED.value, str(exc))
+                return _unless_unchanged(replace(strategy.prepare(item, existing, exc), settled=settled), existing)
+        if existing is not None and strategy.has_content(existing) and existing.version == strategy.version(item, obj):
+            return _outcome(existing)  # this version is indexed already: not even extracted again
+        return _unless_unchanged(strategy.prepare(item, existing, obj), existing)
 
     def _embed_image(self, kb: KnowledgeBase, data: bytes) -> list[float]:
         """The image's vector in the knowledge base's image index; its model must be the configured one."""
@@ -358,23 +325,18 @@ def chunk_metadata(record: DocumentRecord, chunk: Chunk) -> dict[str, Any]:
     return metadata
 
 
-def _version(obj: SourceObject) -> str:
-    """The object's version plus its metadata: a changed sidecar alone re-indexes the document too."""
-    metadata = json.dumps(dict(obj.metadata), sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{obj.version}\x00{metadata}".encode()).hexdigest()
-
-
-def _failed(
-    doc_id: str, name: str, uri: str, content_type: str, size: int, version: str, reason: str, created: str
-) -> DocumentRecord:
-    return DocumentRecord(
-        doc_id=doc_id, name=name, uri=uri, content_type=content_type or "application/octet-stream", size=size,
-        version=version, status=DocumentStatus.FAILED, reason=reason, created_at=created, updated_at=utc_now(),
-    )
-
-
 def _with_count(record: DocumentRecord, count: int) -> DocumentRecord:
     return replace(record, chunk_count=count)
+
+
+def _unless_unchanged(prepared: PreparedDocument, existing: DocumentRecord | None) -> PreparedDocument | JobDocument:
+    """``prepared``, or the outcome of ``existing`` when it is the same version with the same outcome (a file whose
+    content could not be read again, with unchanged fields: nothing to write)."""
+    record = prepared.record
+    if (prepared.settled and existing is not None and existing.version == record.version
+            and existing.status is record.status and existing.reason == record.reason):
+        return _outcome(existing)
+    return prepared
 
 
 def _outcome(record: DocumentRecord) -> JobDocument:

@@ -2,25 +2,14 @@
 ContextualRetrieval), independent of any wire format.
 
 A dataset is a backend collection. Each file is a document whose id derives from its URI (indexing the same URI again
-replaces it) and whose chunks are its **Elements**:
-
-- a text document Sift can read (txt, md, html, pdf, docx, json, jsonl) is extracted and chunked like a knowledge-base
-  document; its metadata text (below) leads the first element's search text;
-- any other file (images, video, audio, or a document that cannot be read) gets one element holding its **metadata
-  text** — title, labels, captions and descriptions, OCR text, addresses, custom labels, file name — so it is found
-  by what is said about it, with one file-level embedding.
-
-The fields a caller gives (Labels, Figures, Insights, EXIF, ...) are stored as given in the document's ``attributes``
-and returned unchanged; the fields Sift computes (ObjectId, MediaType, times, statuses, Elements, similarities) are
+replaces it) and whose chunks are its Elements (how a file becomes them: ``chalicelib.core.media_files``). The fields
+a caller gives (Labels, Figures, Insights, EXIF, ...) are stored as given in the document's ``attributes`` and
+returned unchanged; the fields Sift computes (ObjectId, MediaType, times, statuses, Elements, similarities) are
 derived here. SmartClusterIds filter on the clusters a file was given.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import mimetypes
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,18 +17,25 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 
 from chalicelib.core.answer import Answer, Answerer, ExtractiveAnswerer, answer_files
-from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_blocks
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.errors import InvalidParameterError, NotFoundError
-from chalicelib.core.extraction import ExtractionError, detect_format, extract
-from chalicelib.core.file_fields import described_texts, label_values, objects, place_values
+from chalicelib.core.file_fields import label_values, place_values
 from chalicelib.core.filters import AnyOf, Group, Like, Node, Range, all_of
-from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, PreparedDocument, document_id, require_settled
+from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, document_id, require_settled
+from chalicelib.core.media_files import (
+    LABELS_FIELD,
+    MEDIA_TYPE_FIELD,
+    PLACES_FIELD,
+    PRODUCE_TIME_FIELD,
+    SMART_CLUSTER_FIELD,
+    MediaFiles,
+    seconds,
+)
 from chalicelib.core.ports.catalog import Binding, Catalog, Dataset, JobDocument, Project
 from chalicelib.core.ports.models import QueryRewriter
 from chalicelib.core.ports.search import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
-from chalicelib.core.ports.sources import SourceError, SourceMissing, SourceUnavailable, is_sidecar
+from chalicelib.core.ports.sources import SourceError, is_sidecar
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
 from chalicelib.core.tenancy import SourcePolicy
@@ -48,18 +44,10 @@ from chalicelib.core.tenancy import SourcePolicy
 MAX_RESULT_FILES: Final = 10
 # Chunks recalled per request before they are grouped into files: both legs at their documented maximum.
 RECALL_DEPTH: Final = 100
-SMART_CLUSTER_FIELD: Final = "smart_cluster_ids"
-MEDIA_TYPE_FIELD: Final = "media_type"
-# SemanticQuery's conditions filter on these copies of the given fields (chunk metadata, so both recall legs see them).
-PRODUCE_TIME_FIELD: Final = "produce_time"  # wall-clock seconds since 1970 (the offset dropped, see query_conditions)
-PLACES_FIELD: Final = "places"  # every Addresses field value
-LABELS_FIELD: Final = "labels"  # every LabelName and ParentLabelName
 # SemanticQuery returns at most this many files (documented), whatever MaxResults says.
 MAX_SEMANTIC_FILES: Final = 100
 _VOCABULARY_TTL: Final = 30.0  # seconds a dataset's vocabulary is reused before it is read again
 
-_MEDIA_PREFIXES: Final = (("image/", "image"), ("video/", "video"), ("audio/", "audio"))
-_TEXT_FORMATS: Final = frozenset({"txt", "markdown", "html", "pdf", "docx", "json", "jsonl"})
 
 
 class BindingRunner(Protocol):
@@ -236,23 +224,9 @@ class MediaService:
         self, dataset: Dataset, files: Sequence[Mapping[str, Any]], *, from_event: bool = False,
         catch_ups: int = CATCH_UP_ATTEMPTS,
     ) -> list[JobDocument]:
-        """Index each file (``files`` hold the given fields, ``URI`` required); one outcome per file, in order.
-
-        A file whose content changed after it was read is prepared again, at most ``catch_ups`` times."""
-        preparations = [self._prepare(dataset, given, from_event=from_event) for given in files]
-        written, moved = self._indexer.write_documents(
-            dataset.collection, [item for item in preparations if isinstance(item, PreparedDocument)]
-        )
-        by_id = {outcome.doc_id: outcome for outcome in written}
-        if moved:
-            moved_ids = {document_id(uri) for uri in moved}
-            again = [given for given in files if document_id(str(given["URI"])) in moved_ids]
-            if catch_ups > 0:
-                by_id.update((outcome.doc_id, outcome) for outcome in
-                             self.index_files(dataset, again, from_event=from_event, catch_ups=catch_ups - 1))
-            else:
-                by_id.update((doc_id, replace(by_id[doc_id], settled=False)) for doc_id in moved_ids)
-        return [by_id[item.record.doc_id] if isinstance(item, PreparedDocument) else item for item in preparations]
+        """Index each file (``files`` hold the given fields, ``URI`` required); one outcome per file, in order."""
+        strategy = MediaFiles(dataset, self._sources, from_event=from_event)
+        return self._indexer.ingest(dataset.collection, files, strategy, catch_ups=catch_ups)
 
     def get_file(self, dataset: Dataset, uri: str) -> MediaFile:
         record = self._backend.get_document(dataset.collection, document_id(uri))
@@ -381,113 +355,11 @@ class MediaService:
         ]
         return self._files(dataset, hits, limit)
 
-    # preparation -------------------------------------------------------------------------------------------------
-
-    def _prepare(
-        self, dataset: Dataset, given: Mapping[str, Any], *, from_event: bool = False
-    ) -> PreparedDocument | JobDocument:
-        """The file's record and elements; or, when its content cannot be read, an outcome with nothing to write
-        wherever writing would lose something: the content indexed before stays (a failed read never destroys it),
-        and an event for an object that is gone and was never indexed leaves no record."""
-        uri = str(given["URI"])
-        now = utc_now()
-        existing = self._backend.get_document(dataset.collection, document_id(uri))
-        filename = str(given.get("Filename") or uri.rstrip("/").rsplit("/", 1)[-1])
-        content_type = str(given.get("ContentType") or mimetypes.guess_type(filename)[0] or "application/octet-stream")
-        media_type = _media_type(filename, content_type)
-        title = str(given.get("Title") or "")
-        described = metadata_text(given, filename)
-        chunks: list[Chunk] = []
-        size = int(given["Size"]) if isinstance(given.get("Size"), int) else 0
-        version = _given_version(given)
-        reason = ""
-        revision = ""
-        settled = True
-        if media_type == "document" and not self._sources.allows(dataset.project_name, uri):
-            reason = "The content lies outside the project's prefix and was not read; only the metadata is indexed"
-        elif media_type == "document":
-            try:
-                obj = self._indexer.read(uri)
-                revision = obj.revision
-                extracted = extract(obj.data, filename=filename, content_type=content_type)
-            except SourceError as exc:
-                settled = not isinstance(exc, SourceUnavailable)  # a retry may read what this read could not
-                if existing is not None and existing.reason == "":  # its content was indexed: keep that copy
-                    return JobDocument(existing.doc_id, existing.name, DocumentStatus.FAILED.value,
-                                       f"{exc}; the indexed version is kept", settled=settled)
-                if isinstance(exc, SourceMissing) and from_event:  # gone, and none of its content was indexed
-                    if existing is not None:
-                        self._backend.delete_document(dataset.collection, existing.doc_id)
-                    return JobDocument(document_id(uri), filename, DocumentStatus.FAILED.value, str(exc))
-                reason = f"The content could not be read, only the metadata is indexed: {exc}"
-            except ExtractionError as exc:
-                reason = f"The content could not be read, only the metadata is indexed: {exc}"
-            else:
-                size = size or len(obj.data)
-                version = hashlib.sha256(f"{obj.version}\x00{version}".encode()).hexdigest()
-                title = title or extracted.title
-                chunks = chunk_blocks(extracted.blocks, chunk_size=DEFAULT_CHUNK_SIZE, overlap=DEFAULT_OVERLAP)
-        if (settled and existing is not None and existing.version == version and existing.reason == reason
-                and existing.status is DocumentStatus.INDEXED):  # this version, with these fields, is indexed already
-            return JobDocument(existing.doc_id, existing.name, existing.status.value, existing.reason)
-        if chunks:
-            # The metadata is part of the document: it leads the first element's text, which keeps it findable.
-            first = chunks[0]
-            chunks[0] = Chunk(f"{described}\n{first.text}" if described else first.text, first.headings, 0)
-        else:
-            chunks = [Chunk(described, (), 0)]
-        metadata: dict[str, Any] = {
-            MEDIA_TYPE_FIELD: media_type,
-            SMART_CLUSTER_FIELD: _cluster_ids(given),
-            PLACES_FIELD: place_values(given),
-            LABELS_FIELD: label_values(given),
-        }
-        produced = wall_clock(given.get("ProduceTime"))
-        if produced is not None:
-            metadata[PRODUCE_TIME_FIELD] = _seconds(produced)
-        record = DocumentRecord(
-            doc_id=document_id(uri), name=filename, uri=uri, content_type=content_type, size=size, version=version,
-            status=DocumentStatus.INDEXED, reason=reason, title=title, metadata=metadata,
-            created_at=existing.created_at if existing else now, updated_at=now, attributes=dict(given),
-        )
-        return PreparedDocument(record, chunks, revision=revision, settled=settled)
-
-
-def metadata_text(given: Mapping[str, Any], filename: str) -> str:
-    """What is said about a file, as searchable text: title, labels, captions, descriptions, OCR, places, names."""
-    texts = described_texts(given)
-    return "\n".join(texts if filename in texts else [*texts, filename])
-
-
-def _media_type(filename: str, content_type: str) -> str:
-    """``image``, ``video``, ``audio``, ``document`` (a format Sift extracts text from) or ``other``."""
-    for prefix, kind in _MEDIA_PREFIXES:
-        if content_type.startswith(prefix):
-            return kind
-    try:
-        document_format = detect_format(filename, content_type)
-    except ExtractionError:
-        return "other"
-    if document_format == "image":
-        return "image"
-    return "document" if document_format in _TEXT_FORMATS else "other"
-
-
-def _cluster_ids(given: Mapping[str, Any]) -> list[str]:
-    return [
-        str(cluster["SmartClusterId"]) for cluster in objects(given.get("SmartClusters"))
-        if cluster.get("SmartClusterId")
-    ]
-
 
 def _cluster_filter(smart_cluster_ids: Sequence[str]) -> Group | None:
     if not smart_cluster_ids:
         return None
     return all_of(AnyOf(SMART_CLUSTER_FIELD, tuple(smart_cluster_ids)))
-
-
-def _given_version(given: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(dict(given), sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 QueryParser = Callable[[str, Vocabulary, datetime], QueryConditions]
@@ -503,28 +375,7 @@ def condition_filters(conditions: QueryConditions) -> list[Node]:
     """Filter conditions (to be ANDed) for the query's conditions: the time range, a ``like`` per place and label."""
     nodes: list[Node] = []
     if conditions.time is not None:
-        nodes.append(Range(PRODUCE_TIME_FIELD, gte=_seconds(conditions.time.start), lt=_seconds(conditions.time.end)))
+        nodes.append(Range(PRODUCE_TIME_FIELD, gte=seconds(conditions.time.start), lt=seconds(conditions.time.end)))
     nodes.extend(Like(PLACES_FIELD, place) for place in conditions.places)
     nodes.extend(Like(LABELS_FIELD, label) for label in conditions.labels)
     return nodes
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def wall_clock(value: Any) -> datetime | None:
-    """A ProduceTime as a naive wall-clock time (offset dropped); None when absent or not RFC 3339."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=None)
-
-
-def _seconds(moment: datetime) -> float:
-    return (moment - _EPOCH).total_seconds()
-
-
-_EPOCH: Final = datetime(1970, 1, 1)

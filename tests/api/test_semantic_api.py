@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core.media import label_values, place_values, wall_clock
+from chalicelib.core.file_fields import label_values, place_values
+from chalicelib.core.media_files import wall_clock
 from tests.api.conftest import Api, Reply
 from tests.fakes.photos import photo_files
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench import semantic
-from chalicelib.core.media import label_values, place_values
+from chalicelib.core.file_fields import label_values, place_values
 from chalicelib.core.query_conditions import QueryConditions, TimeRange
 from tests.fakes.photos import NOW, photo_files
 

@@ -9,7 +9,8 @@ import pytest
 from chalicelib.composition import build_services
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
-from chalicelib.core.media import MediaService, metadata_text
+from chalicelib.core.media import MediaService
+from chalicelib.core.media_files import metadata_text
 from chalicelib.core.ports.catalog import Dataset
 from chalicelib.core.ports.models import ChatMessage
 from chalicelib.settings import Settings
