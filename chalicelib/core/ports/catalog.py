@@ -8,7 +8,7 @@ DynamoDB the AWS stages; both implement ``Catalog``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -279,6 +279,19 @@ class Catalog(DataCenterCatalog, AccessKeyCatalog, Protocol):
 
     def knowledge_bases_for_uri(self, uri: str) -> list[KnowledgeBase]:
         """Every knowledge base (any workspace) whose ``source_uri`` prefix holds ``uri``."""
+
+    def update_knowledge_base(
+        self, workspace_id: str, index_id: str, change: Callable[[KnowledgeBase], KnowledgeBase]
+    ) -> KnowledgeBase | None:
+        """Compare-and-swap of one record: how a reindex claims, swaps and releases index versions.
+
+        ``change`` gets the stored record and returns the record to store (an equal one: nothing is written) or
+        raises to refuse (nothing is written; the exception propagates). The write is conditional on the stored
+        record being unchanged since it was read; when another writer got in between, the record is read again and
+        ``change`` called again, up to a few times, then ``ThrottlingError``. So two reindexes can never both swap.
+        ``change`` may not alter the record's identity (workspace, index id, name, source_uri): ``ValueError``.
+        Returns the record stored afterwards; None when there is none (then ``change`` is not called).
+        """
 
     def delete_knowledge_base(self, workspace_id: str, index_id: str) -> bool: ...
 
