@@ -12,7 +12,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel
 from chalicelib.api.search_filters import parse_search_filters
-from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
+from chalicelib.core.chunk_sizes import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.filters import Group
 

@@ -15,16 +15,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from chalicelib.core.chunk_sizes import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.extraction import TextBlock
 from chalicelib.core.text import is_cjk, split_scripts, split_sentences
-
-# Knowledge-base defaults, chosen by measurement (README, Benchmarks): on SciFact, 1,200-character chunks with 200 of
-# overlap beat 500/100 on BM25 (nDCG@10 0.691 vs 0.670) and on hybrid (0.723 vs 0.719); all-MiniLM-L6-v2 reads
-# about 1,000-1,200 English characters (256 word pieces) before it truncates.
-DEFAULT_CHUNK_SIZE = 1200
-DEFAULT_OVERLAP = 200
-MAX_CHUNK_SIZE = 2048
-MAX_OVERLAP = 1024
 
 # Separator between two paragraphs (blocks) packed into one chunk.
 _BLOCK_SEPARATOR = "\n"

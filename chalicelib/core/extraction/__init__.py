@@ -6,7 +6,8 @@ same shape: a title and an ordered tuple of ``TextBlock`` s, each carrying the h
 straddle a section boundary and search results can show where they came from.
 
 This module is the public API: format detection and ``extract``, which dispatches to one parser per format
-(``text``, ``markdown``, ``html``, ``pdf``, ``docx``, ``structured`` for JSON), all building on ``records``.
+(``text``, ``markdown``, ``html``, ``pdf``, ``docx``, ``structured`` for JSON), all building on ``records``; each
+parser's module is imported when a file of its format is first parsed.
 
 Failures a caller can act on (a corrupt PDF, invalid JSON, an unknown extension) surface as ``ExtractionError`` whose
 message becomes the document's ``Reason``; any other exception raised while parsing is wrapped into one, so a hostile
@@ -15,13 +16,10 @@ file can never crash the indexer.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from chalicelib.core.extraction.docx import _parse_docx
-from chalicelib.core.extraction.html import _parse_html
-from chalicelib.core.extraction.markdown import _parse_markdown
-from chalicelib.core.extraction.pdf import _parse_pdf
 from chalicelib.core.extraction.records import (
     MAX_DOCUMENT_BYTES,
     ExtractedDocument,
@@ -30,8 +28,6 @@ from chalicelib.core.extraction.records import (
     _clean_title,
     _short_reason,
 )
-from chalicelib.core.extraction.structured import _parse_json, _parse_jsonl
-from chalicelib.core.extraction.text import _parse_txt, decode_text
 
 # --------------------------------------------------------------------------------------------------------------------
 # Format detection
@@ -149,14 +145,28 @@ def _parse_image(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:
     return stem, []
 
 
-_PARSERS: dict[str, Callable[[bytes, str], tuple[str, list[TextBlock]]]] = {
-    "txt": _parse_txt,
-    "markdown": _parse_markdown,
-    "html": _parse_html,
-    "pdf": _parse_pdf,
-    "docx": _parse_docx,
-    "json": _parse_json,
-    "jsonl": _parse_jsonl,
+Parser = Callable[[bytes, str], tuple[str, list[TextBlock]]]
+
+
+def _on_first_use(module: str, name: str) -> Parser:
+    """A parser imported when a file of its format is first parsed: ``import app`` (whose wire models need only the
+    records) loads none of them, and a Lambda that never sees a DOCX never loads its reader."""
+
+    def parse(data: bytes, stem: str) -> tuple[str, list[TextBlock]]:
+        parser: Parser = getattr(importlib.import_module(f"chalicelib.core.extraction.{module}"), name)
+        return parser(data, stem)
+
+    return parse
+
+
+_PARSERS: dict[str, Parser] = {
+    "txt": _on_first_use("text", "_parse_txt"),
+    "markdown": _on_first_use("markdown", "_parse_markdown"),
+    "html": _on_first_use("html", "_parse_html"),
+    "pdf": _on_first_use("pdf", "_parse_pdf"),
+    "docx": _on_first_use("docx", "_parse_docx"),
+    "json": _on_first_use("structured", "_parse_json"),
+    "jsonl": _on_first_use("structured", "_parse_jsonl"),
     "image": _parse_image,
 }
 
@@ -165,7 +175,6 @@ __all__ = [
     "ExtractedDocument",
     "ExtractionError",
     "TextBlock",
-    "decode_text",
     "detect_format",
     "extract",
 ]
