@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from chalicelib.core.ports.models import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
     from chalicelib.core.ports.search import SearchBackend
     from chalicelib.core.ports.sources import ObjectSource
-    from chalicelib.core.reindex import KnowledgeBaseUpdates
     from chalicelib.core.rerankers import RerankerRegistry
     from chalicelib.core.services import Services
     from chalicelib.workflows.batches import ResultReader
@@ -158,8 +157,8 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     )
     runner = build_job_runner(settings, clients)  # None: jobs, reindexes and bindings run in this process
     jobs = IndexJobs(knowledge_bases, catalog, indexer, runner=runner, source_policy=source_policy)
-    reindex = Reindexer(knowledge_bases, jobs, backend, indexer, embedder.name, embedder.dimension,
-                        updates=build_knowledge_base_updates(settings, clients), runner=runner)
+    reindex = Reindexer(knowledge_bases, jobs, catalog, backend, indexer, embedder.name, embedder.dimension,
+                        runner=runner)
     # ContextualRetrieval's focus query comes from an LLM only when one is configured; else the local method.
     llm_rewriter = build_rewriter(settings, clients) if bedrock_model_id(settings.rewriter) else None
     generator = build_generator(settings, clients)
@@ -182,17 +181,6 @@ def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> S
         (clients or AwsClients(settings)).stepfunctions, settings.batch_index_state_machine,
         settings.reindex_state_machine,
     )
-
-
-def build_knowledge_base_updates(settings: Settings, clients: AwsClients | None = None) -> KnowledgeBaseUpdates:
-    """The conditional record writes a reindex swaps versions with, on the configured catalog."""
-    if settings.catalog == "dynamodb":
-        from chalicelib.workflows.records import DynamoDbKnowledgeBaseUpdates
-
-        return DynamoDbKnowledgeBaseUpdates((clients or AwsClients(settings)).dynamodb, settings.catalog_table)
-    from chalicelib.workflows.records import SqliteKnowledgeBaseUpdates
-
-    return SqliteKnowledgeBaseUpdates(_sqlite_catalog_path(settings))
 
 
 def build_generator(settings: Settings, clients: AwsClients | None = None) -> Generator | None:

@@ -5,15 +5,15 @@ write of its catalog record (a Sift extension, ``SubmitReindexJob``; on AWS the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from chalicelib.core.errors import AlreadyExistsError, InternalError, InvalidParameterError, NotFoundError
+from chalicelib.core.errors import AlreadyExistsError, InvalidParameterError, NotFoundError
 from chalicelib.core.index_jobs import IndexJobs, ReindexIncompleteError, job_counts
 from chalicelib.core.indexing import Indexer
 from chalicelib.core.knowledge_base import KnowledgeBaseService, failure_reason
-from chalicelib.core.ports.catalog import Job, JobDocument, KnowledgeBase
+from chalicelib.core.ports.catalog import Catalog, Job, JobDocument, KnowledgeBase
 from chalicelib.core.ports.search import SearchBackend
 
 logger = logging.getLogger(__name__)
@@ -26,30 +26,17 @@ class ReindexRunner(Protocol):
         """Rebuild ``kb`` from its SourceURI into a new index version and swap it in (``Reindexer.reindex``)."""
 
 
-class KnowledgeBaseUpdates(Protocol):
-    """Atomic read-modify-write of one knowledge-base record: how a reindex claims, swaps and releases versions.
-
-    ``change`` gets the stored record and returns the record to store (the same object: nothing is written) or raises
-    to refuse. The write is conditional on the record being unchanged since it was read (and retried on a concurrent
-    write), so two reindexes can never both swap. Returns the stored record afterwards; None when there is none.
-    """
-
-    def update(
-        self, workspace_id: str, index_id: str, change: Callable[[KnowledgeBase], KnowledgeBase]
-    ) -> KnowledgeBase | None: ...
-
-
 class Reindexer:
     def __init__(
         self,
         knowledge_bases: KnowledgeBaseService,
         jobs: IndexJobs,
+        catalog: Catalog,
         backend: SearchBackend,
         indexer: Indexer,
         embedding_model: str,
         dimension: int,
         *,
-        updates: KnowledgeBaseUpdates | None = None,
         runner: ReindexRunner | None = None,
     ) -> None:
         self._knowledge_bases = knowledge_bases
@@ -58,7 +45,9 @@ class Reindexer:
         self._indexer = indexer
         self._embedding_model = embedding_model  # a reindex also moves an index to the configured embedder
         self._dimension = dimension
-        self._updates = updates  # None: reindex is not available (a service built without the catalog's updater)
+        # Claims, swaps and releases versions with the catalog's compare-and-swap (``update_knowledge_base``): the
+        # record is rewritten only if it is still the one read, so two reindexes can never both swap.
+        self._catalog = catalog
         self._runner: ReindexRunner = runner or _InProcessReindex(self)
 
     def reindex(self, workspace_id: str, index_id: str, *, force: bool = False) -> Job:
@@ -72,7 +61,6 @@ class Reindexer:
         kb = self._knowledge_bases.get(workspace_id, index_id)
         if not kb.source_uri:
             raise InvalidParameterError("SourceURI", "a reindex rebuilds from the SourceURI; this index has none")
-        self._require_updates()
         if kb.reindex_job_id:
             if not force:
                 raise AlreadyExistsError("reindex job", kb.reindex_job_id)
@@ -96,7 +84,6 @@ class Reindexer:
 
     def begin_reindex(self, workspace_id: str, index_id: str, job_id: str) -> KnowledgeBase:
         """Create version n+1 (empty) and claim it for ``job_id``; returns the record with the claim."""
-        updates = self._require_updates()
         kb = self._knowledge_bases.get(workspace_id, index_id)
         if kb.reindex_job_id not in ("", job_id):
             raise AlreadyExistsError("reindex job", kb.reindex_job_id)
@@ -113,7 +100,7 @@ class Reindexer:
                 raise AlreadyExistsError("reindex job", current.reindex_job_id or "(a finished one)")
             return replace(current, reindex_job_id=job_id)
 
-        claimed = updates.update(workspace_id, index_id, claim)
+        claimed = self._catalog.update_knowledge_base(workspace_id, index_id, claim)
         if claimed is None:
             raise NotFoundError("index", index_id)
         self._jobs.start_job(workspace_id, index_id, job_id)
@@ -128,7 +115,6 @@ class Reindexer:
         replace a working index: ``ReindexIncompleteError``, and the caller aborts. Documents that failed on their
         own (an unreadable file) do not block the swap: they fail the same way in any version; the job is PARTIAL.
         """
-        updates = self._require_updates()
         counts = job_counts(outcomes)
         if failed_batches:
             raise ReindexIncompleteError(f"{failed_batches} batch(es) of the new version could not be indexed")
@@ -147,7 +133,7 @@ class Reindexer:
                 embedding_model=self._embedding_model,
             )
 
-        swapped = updates.update(workspace_id, index_id, swap)
+        swapped = self._catalog.update_knowledge_base(workspace_id, index_id, swap)
         if swapped is None:
             raise ReindexIncompleteError(f"index {index_id} was deleted during its reindex")
         message = ""
@@ -170,16 +156,11 @@ class Reindexer:
                 released.append(current)
                 return replace(current, reindex_job_id="")
 
-            self._require_updates().update(workspace_id, index_id, release)
+            self._catalog.update_knowledge_base(workspace_id, index_id, release)
             if released:
                 self._backend.delete_collection(kb.collection_for(kb.pending_version))
         live = f"version {kb.index_version} stays live" if kb is not None else "the index no longer exists"
         return self._jobs.fail_job(workspace_id, index_id, job_id, f"Reindex failed ({live}): {reason}")
-
-    def _require_updates(self) -> KnowledgeBaseUpdates:
-        if self._updates is None:
-            raise InternalError("reindex needs the catalog's record updater (chalicelib.composition wires it)")
-        return self._updates
 
 
 class _InProcessReindex:

@@ -17,7 +17,6 @@ from chalicelib.core.errors import InternalError, InvalidParameterError
 from chalicelib.core.ports.catalog import Binding, Job, JobStatus, KnowledgeBase
 from chalicelib.settings import ConfigurationError, Settings
 from chalicelib.workflows import StepFunctionsJobRunner
-from chalicelib.workflows.records import SqliteKnowledgeBaseUpdates
 
 REGION = "us-east-1"
 RECORDING = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -133,7 +132,7 @@ def test_composition_wires_the_runner_into_every_service_through_its_constructor
     assert not isinstance(local.jobs._runner, StepFunctionsJobRunner)  # the jobs' own in-process runner
     assert not isinstance(local.reindex._runner, StepFunctionsJobRunner)
     assert local.media._job_runner is None
-    assert isinstance(local.reindex._updates, SqliteKnowledgeBaseUpdates)
+    assert local.reindex._catalog is local.knowledge_bases._catalog  # the reindex swaps with the stage's catalog
 
     deployed = build_services(replace(base, job_runner="stepfunctions",
                                       batch_index_state_machine="arn:aws:states:us-east-1:1:stateMachine:b",
