@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -179,14 +180,14 @@ class KnowledgeBaseService:
             mirror_to_building(kb, lambda building: self._indexer.index_uris(building, [uri]))
         return outcomes
 
-    def on_object_removed(self, uri: str) -> int:
+    def on_object_removed(self, uri: str, *, exists: Callable[[], bool] | None = None) -> int:
         """Remove a deleted object from every knowledge base that holds it, once the source confirms it is gone (a
         delete event that arrives after the object was written again indexes the object instead); returns how many
-        removed it."""
+        removed it. ``exists`` asks the source (default: ``object_exists``); one event's services share one answer."""
         if is_sidecar(uri):
             return len(self.on_object_created(uri))
         knowledge_bases = self._catalog.knowledge_bases_for_uri(uri)
-        if knowledge_bases and self._indexer.revision(uri) is not None:
+        if knowledge_bases and (exists or functools.partial(self.object_exists, uri))():
             require_settled(uri, self.on_object_created(uri))
             return 0
         removed = 0
@@ -194,6 +195,10 @@ class KnowledgeBaseService:
             removed += self._indexer.remove_uri(kb, uri)
             mirror_to_building(kb, lambda building: self._indexer.remove_uri(building, uri))
         return removed
+
+    def object_exists(self, uri: str) -> bool:
+        """Whether the source still holds the object (``SourceError`` when it cannot tell)."""
+        return self._indexer.revision(uri) is not None
 
     # retrieval ---------------------------------------------------------------------------------------------------
 

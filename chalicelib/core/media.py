@@ -203,13 +203,14 @@ class MediaService:
             outcomes.extend(self.index_files(dataset, [{**given, "URI": uri}], from_event=True))
         return outcomes
 
-    def on_object_removed(self, uri: str) -> int:
+    def on_object_removed(self, uri: str, *, exists: Callable[[], bool] | None = None) -> int:
         """Remove a deleted object from every bound dataset, once the source confirms it is gone: a delete event
-        that arrives after the object was written again indexes the object instead."""
+        that arrives after the object was written again indexes the object instead. ``exists`` asks the source
+        (default: a HEAD through the indexer); one event's services share one answer."""
         if is_sidecar(uri):
             return len(self.on_object_created(uri))
         bindings = self._catalog.bindings_for_uri(uri)
-        if bindings and self._indexer.revision(uri) is not None:
+        if bindings and (exists or (lambda: self._indexer.revision(uri) is not None))():
             require_settled(uri, self.on_object_created(uri))
             return 0
         removed = 0

@@ -7,6 +7,7 @@ base (its SourceURI) and a dataset (a binding) at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,4 +36,10 @@ class Services:
         return {"uri": uri, "indexed": [item.status for item in indexed]}
 
     def on_object_removed(self, uri: str) -> dict[str, Any]:
-        return {"uri": uri, "removed": self.knowledge_bases.on_object_removed(uri) + self.media.on_object_removed(uri)}
+        """Remove the object wherever it was indexed, once its source confirms it is gone: the source is asked once
+        for the event (and only if a knowledge base or a dataset holds the object), not once per service."""
+        exists = functools.cache(functools.partial(self.knowledge_bases.object_exists, uri))
+        removed = self.knowledge_bases.on_object_removed(uri, exists=exists) + self.media.on_object_removed(
+            uri, exists=exists
+        )
+        return {"uri": uri, "removed": removed}

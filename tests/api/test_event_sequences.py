@@ -274,6 +274,23 @@ def test_a_late_delete_event_never_removes_an_object_written_again(data_dir: Pat
     assert "version2" in (_indexed_text(harness, harness.kb_collection, "latedelete", f"s3://{BUCKET}/doc.txt") or "")
 
 
+def test_a_delete_event_asks_s3_once_for_every_index_that_holds_the_object(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = _harness(data_dir)  # a knowledge base and a dataset both hold the bucket
+    harness.s3.put("doc.txt", _body("askedonce", 1))
+    harness.deliver(CREATED, "doc.txt")
+    harness.s3.delete("doc.txt")
+    checks: list[str] = []
+    revision = S3Source.revision
+    monkeypatch.setattr(S3Source, "revision", lambda self, uri: checks.append(uri) or revision(self, uri))
+
+    harness.deliver(DELETED, "doc.txt")
+
+    assert checks == [f"s3://{BUCKET}/doc.txt"]  # one confirmation of the delete, shared by both services
+    assert _check(harness, {"doc.txt": "askedonce"}) == []  # removed from both
+
+
 def test_an_object_deleted_while_being_indexed_leaves_no_copy(data_dir: Path) -> None:
     # The delete event is handled first (nothing to remove yet), then the slow read's write lands.
     harness = _harness(data_dir)
