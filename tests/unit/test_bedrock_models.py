@@ -69,7 +69,7 @@ def invoke_params(model_id: str, body: Any) -> dict[str, Any]:
     }
 
 
-# The stage's clients make 3 attempts (composition._BEDROCK_CLIENT_CONFIG). botocore's standard mode waits
+# The stage's clients make 3 attempts (chalicelib.composition._BEDROCK_CLIENT_CONFIG). botocore's standard mode waits
 # rand(0, 1) * min(2 ** (attempt - 1), 20) seconds before retrying a throttled attempt.
 ATTEMPTS = 3
 

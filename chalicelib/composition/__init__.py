@@ -3,6 +3,7 @@
 Every adapter is given its SDK client here (``AwsClients``), so a test can hand in stubbed or fake clients and run
 the very same wiring as a deployed function: ``build_service(settings, clients)``. Imports are inside the builders:
 the ``local`` stage never imports boto3's Bedrock adapters or opensearch-py, and ``dev`` never imports torch.
+Here: the clients, the stores and backends, the services; which models a stage runs is ``composition.models``.
 """
 
 from __future__ import annotations
@@ -11,27 +12,17 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.settings import (
-    RERANK_MODEL_NAMES,
-    ConfigurationError,
-    Settings,
-    bedrock_model_id,
-)
+from chalicelib.settings import ConfigurationError, Settings, bedrock_model_id
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from chalicelib.core.access_keys import AccessKeys, Gate, SecretBox
-    from chalicelib.core.answer import Answerer
     from chalicelib.core.data_center import BlobStore
-    from chalicelib.core.images import ImageQueryEmbedder
     from chalicelib.core.knowledge_base import KnowledgeBaseService
-    from chalicelib.core.media import QueryParser
     from chalicelib.core.ports.catalog import Catalog
-    from chalicelib.core.ports.models import Embedder, Generator, ImageEmbedder, QueryRewriter, Reranker
     from chalicelib.core.ports.search import SearchBackend
     from chalicelib.core.ports.sources import ObjectSource
-    from chalicelib.core.rerankers import RerankerRegistry
     from chalicelib.core.services import Services
     from chalicelib.workflows.batches import ResultReader
     from chalicelib.workflows.runner import StepFunctionsJobRunner
@@ -113,6 +104,16 @@ def build_service(settings: Settings, clients: AwsClients | None = None) -> Know
 
 def build_services(settings: Settings, clients: AwsClients | None = None) -> Services:
     """Wire everything a stage serves."""
+    from chalicelib.composition.models import (
+        build_embedder,
+        build_generator,
+        build_image_embedder,
+        build_rerankers,
+        build_rewriter,
+        generated_answerer,
+        generated_query_parser,
+        image_queries,
+    )
     from chalicelib.core.data_center import DataCenterService
     from chalicelib.core.index_jobs import IndexJobs
     from chalicelib.core.indexing import Indexer
@@ -135,7 +136,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         build_rerankers(settings, clients),
         build_rewriter(settings, clients),
         settings.fusion,
-        image_queries=_image_queries(settings, clients, image_embedder),
+        image_queries=image_queries(settings, clients, image_embedder),
     )
     # S3 is a source on every stage (EventBridge events name S3 objects); local files only where there is a disk.
     # (file:// URIs on a Lambda would let a caller index the function's own files.)
@@ -164,8 +165,8 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
     generator = build_generator(settings, clients)
     media = MediaService(
         catalog, backend, indexer, retriever, embedder.name, embedder.dimension, rewriter=llm_rewriter,
-        query_parser=_generated_query_parser(generator) if generator else None,
-        answerer=_generated_answerer(generator) if generator else None,
+        query_parser=generated_query_parser(generator) if generator else None,
+        answerer=generated_answerer(generator) if generator else None,
         source_policy=source_policy, job_runner=runner,
     )
     return Services(knowledge_bases, jobs, reindex, media, data_center, build_gate(settings, clients, catalog))
@@ -181,29 +182,6 @@ def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> S
         (clients or AwsClients(settings)).stepfunctions, settings.batch_index_state_machine,
         settings.reindex_state_machine,
     )
-
-
-def build_generator(settings: Settings, clients: AwsClients | None = None) -> Generator | None:
-    """The chat model of ContextualAnswer and SemanticQuery parsing; None: the local answerer and parser."""
-    model_id = bedrock_model_id(settings.generator)
-    if model_id is None:
-        return None
-    from chalicelib.models.bedrock.generators import ConverseGenerator
-
-    return ConverseGenerator((clients or AwsClients(settings)).bedrock_runtime, model_id)
-
-
-def _generated_query_parser(generator: Generator) -> QueryParser:
-    from chalicelib.core.llm_query_parse import GeneratedQueryParser
-    from chalicelib.core.query_parse import parse_query
-
-    return GeneratedQueryParser(generator, lambda text, vocabulary, now: parse_query(text, vocabulary, now=now))
-
-
-def _generated_answerer(generator: Generator) -> Answerer:
-    from chalicelib.core.answer import GeneratedAnswerer
-
-    return GeneratedAnswerer(generator)
 
 
 # --- storage ----------------------------------------------------------------------------------------------------------
@@ -293,131 +271,6 @@ def build_catalog(settings: Settings, clients: AwsClients | None = None) -> Cata
 
 def _sqlite_catalog_path(settings: Settings) -> Path:
     return settings.data_dir / "catalog.db"
-
-
-# --- models -----------------------------------------------------------------------------------------------------------
-
-
-def build_embedder(settings: Settings, clients: AwsClients | None = None) -> Embedder:
-    embedder: Embedder
-    model_id = bedrock_model_id(settings.embedder)
-    if model_id is not None:
-        from chalicelib.models.bedrock import embedders
-
-        family = _family(model_id, "SIFT_EMBEDDER")
-        size_option = "dimensions" if family == "titan" else "dimension"
-        embedder = _bedrock_model(
-            "SIFT_EMBEDDER", embedders.build_embedder, (clients or AwsClients(settings)).bedrock_runtime, model_id,
-            **{size_option: settings.embedding_dimensions},
-        )
-    elif settings.embedder == "hashing":
-        from chalicelib.models.local import HashingEmbedder
-
-        embedder = HashingEmbedder()
-    elif settings.embedder == "minilm":
-        from chalicelib.models.local import SentenceTransformerEmbedder
-
-        embedder = SentenceTransformerEmbedder()
-    else:
-        raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose minilm, hashing or bedrock:<model id>")
-    if settings.embedding_cache is not None:
-        from chalicelib.models.cache import CachingEmbedder
-
-        embedder = CachingEmbedder(embedder, settings.embedding_cache)
-    return embedder
-
-
-def build_image_embedder(settings: Settings, clients: AwsClients | None = None) -> ImageEmbedder | None:
-    """The multimodal model of new knowledge bases' image indexes; ``None`` when none is configured."""
-    model_id = bedrock_model_id(settings.image_embedder)
-    if model_id is None:
-        return None
-    from chalicelib.models.bedrock import image_embedders
-
-    return _bedrock_model(
-        "SIFT_IMAGE_EMBEDDER", image_embedders.build_image_embedder,
-        (clients or AwsClients(settings)).bedrock_runtime, model_id, dimension=settings.image_embedding_dimensions,
-    )
-
-
-def _image_queries(
-    settings: Settings, clients: AwsClients, image_embedder: ImageEmbedder | None
-) -> ImageQueryEmbedder | None:
-    if image_embedder is None:
-        return None
-    from chalicelib.core.images import ImageQueryEmbedder
-    from chalicelib.sources.images import ImageLoader
-
-    loader = ImageLoader(clients.s3, allow_private_hosts=settings.image_fetch_private_hosts)
-    return ImageQueryEmbedder(loader, image_embedder)
-
-
-def build_rerankers(settings: Settings, clients: AwsClients | None = None) -> RerankerRegistry:
-    """Every documented rerank ModelName, each served by the model its selector names (one adapter per model)."""
-    from chalicelib.core.rerankers import RerankerRegistry
-
-    built: dict[str, Reranker] = {}
-
-    def reranker(name: str, selector: str) -> Reranker:
-        key = f"{selector}|{'hybrid' if name.endswith('-hybrid') else 'semantic'}"
-        if key not in built:
-            built[key] = _reranker(settings, clients, name, selector)
-        return built[key]
-
-    selectors = {name: settings.rerank_models.get(name, settings.reranker) for name in RERANK_MODEL_NAMES}
-    return RerankerRegistry(
-        {name: reranker(name, selector) for name, selector in selectors.items()}, default="qwen3-rerank-hybrid"
-    )
-
-
-def _reranker(settings: Settings, clients: AwsClients | None, name: str, selector: str) -> Reranker:
-    model_id = bedrock_model_id(selector)
-    if model_id is None:
-        from chalicelib.models.local_rerank import LocalReranker
-
-        # The -hybrid names weigh the recall scores in; the others judge the text alone.
-        return LocalReranker("hybrid" if name.endswith("-hybrid") else "semantic")
-    from chalicelib.models.bedrock.rankers import BedrockReranker
-
-    return BedrockReranker((clients or AwsClients(settings)).bedrock_agent_runtime, _model_arn(settings, model_id))
-
-
-def build_rewriter(settings: Settings, clients: AwsClients | None = None) -> QueryRewriter:
-    model_id = bedrock_model_id(settings.rewriter)
-    if model_id is None:
-        from chalicelib.models.local_rewrite import ContextRewriter
-
-        return ContextRewriter()
-    from chalicelib.models.bedrock.generators import ConverseRewriter
-
-    return ConverseRewriter((clients or AwsClients(settings)).bedrock_runtime, model_id)
-
-
-def _model_arn(settings: Settings, model_id: str) -> str:
-    """The Rerank API wants a model ARN; a bare foundation-model id is turned into one in the Bedrock region."""
-    if model_id.startswith("arn:"):
-        return model_id
-    region = settings.bedrock_region or settings.region
-    if not region:
-        raise ConfigurationError("a Bedrock rerank model id needs a region (AWS_REGION or SIFT_BEDROCK_REGION)")
-    return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
-
-
-def _family(model_id: str, variable: str) -> str:
-    from chalicelib.models.bedrock.embedders import model_family
-
-    try:
-        return model_family(model_id)
-    except ValueError as exc:
-        raise ConfigurationError(f"{variable}: {exc}") from None
-
-
-def _bedrock_model(variable: str, factory: Any, client: Any, model_id: str, **options: Any) -> Any:
-    """Build a Bedrock adapter, turning a bad id or size into a ``ConfigurationError`` that names the variable."""
-    try:
-        return factory(client, model_id, **options)
-    except ValueError as exc:
-        raise ConfigurationError(f"{variable}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=1)
