@@ -1,12 +1,18 @@
-"""The media-dataset operations (IMM family): handlers, the File view, and their registry entries under ``/imm``.
+"""The media-dataset operations (IMM family): handlers, the views they answer with (File, Project, Dataset, Binding),
+and their registry entries under ``/imm``.
 
 Sift extensions, documented in the README: IndexFileMeta and BatchIndexFileMeta index synchronously and answer, next
 to the documented ``EventId``, ``Files`` — one ``{URI, ObjectId, ObjectStatus, Reason}`` per file, in request order;
 BatchDeleteFileMeta answers ``DeletedURIs`` and ``NotFoundURIs``.
+
+Times
+    Responses give times in RFC 3339 with a numeric offset (IMM's ``2021-06-29T14:50:13.011643661+08:00`` style):
+    Sift's stored ``…Z`` times become ``…+00:00``, fractional seconds without trailing zeros.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from chalicelib import observability
@@ -17,7 +23,7 @@ from chalicelib.api.envelopes import Family
 from chalicelib.api.responses import Shape
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.errors import NotFoundError
-from chalicelib.core.ports.catalog import Dataset, JobDocument
+from chalicelib.core.ports.catalog import Binding, Dataset, JobDocument, Project
 from chalicelib.core.ports.models import ChatMessage
 from chalicelib.core.ports.search import DocumentStatus
 
@@ -27,7 +33,71 @@ if TYPE_CHECKING:  # annotations only: importing app does not load the services
 _PREFIX: Final = "/imm"
 
 
-# --- the File view ----------------------------------------------------------------------------------------------------
+# --- views ------------------------------------------------------------------------------------------------------------
+
+
+def rfc3339(stamp: str) -> str:
+    """A stored time in IMM's response format: RFC 3339 with a numeric offset, no trailing zeros in the fraction.
+
+    ``2026-11-21T08:30:00.120Z`` → ``2026-11-21T08:30:00.12+00:00``. A time without an offset is UTC (Sift stores
+    UTC); an unparseable stamp is returned as stored rather than failing a read.
+    """
+    if not stamp:
+        return stamp
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = moment.isoformat(timespec="seconds")
+    base, offset = seconds[:19], seconds[19:]
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return f"{base}.{fraction}{offset}" if fraction else f"{base}{offset}"
+
+
+def project_view(project: Project, *, dataset_count: int | None = None) -> dict[str, Any]:
+    """The documented ``Project`` structure, with the fields Sift keeps (quotas and templates are not kept)."""
+    view: dict[str, Any] = {
+        "ProjectName": project.name,
+        "Description": project.description,
+        "CreateTime": rfc3339(project.created_at),
+        "UpdateTime": rfc3339(project.updated_at),
+    }
+    if dataset_count is not None:
+        view["DatasetCount"] = dataset_count
+    return view
+
+
+def dataset_view(
+    dataset: Dataset, file_count: int | None = None, *, bind_count: int | None = None
+) -> dict[str, Any]:
+    """The documented ``Dataset`` structure, with the fields Sift keeps; counts where the caller of this knows them."""
+    view: dict[str, Any] = {
+        "ProjectName": dataset.project_name,
+        "DatasetName": dataset.name,
+        "Description": dataset.description,
+        "CreateTime": rfc3339(dataset.created_at),
+        "UpdateTime": rfc3339(dataset.updated_at),
+    }
+    if file_count is not None:
+        view["FileCount"] = file_count
+    if bind_count is not None:
+        view["BindCount"] = bind_count
+    return view
+
+
+def binding_view(binding: Binding) -> dict[str, Any]:
+    """The documented ``Binding`` structure. ``Reason`` is empty unless the binding failed."""
+    return {
+        "ProjectName": binding.project_name,
+        "DatasetName": binding.dataset_name,
+        "URI": binding.uri,
+        "State": binding.state,
+        "Reason": binding.reason,
+        "CreateTime": rfc3339(binding.created_at),
+        "UpdateTime": rfc3339(binding.updated_at),
+    }
 
 
 def file_view(dataset: Dataset, file: MediaFile, *, with_elements: bool = True) -> dict[str, Any]:
@@ -44,8 +114,8 @@ def file_view(dataset: Dataset, file: MediaFile, *, with_elements: bool = True) 
         "ContentType": record.content_type,
         "Size": record.size,
         "FileHash": record.version,
-        "CreateTime": imm.rfc3339(record.created_at),
-        "UpdateTime": imm.rfc3339(record.updated_at),
+        "CreateTime": rfc3339(record.created_at),
+        "UpdateTime": rfc3339(record.updated_at),
         "ObjectStatus": "Failed" if record.status is DocumentStatus.FAILED else "Indexed",
         "FileStatus": "",
         "Reason": record.reason,
@@ -81,13 +151,13 @@ def _outcome_view(uri: str, outcome: JobDocument) -> dict[str, Any]:
 
 def _create_project(media: MediaService, call: Call) -> dict[str, Any]:
     request: imm.CreateProjectRequest = call.request
-    return {"Project": imm.project_view(media.create_project(request.project_name, request.description))}
+    return {"Project": project_view(media.create_project(request.project_name, request.description))}
 
 
 def _create_dataset(media: MediaService, call: Call) -> dict[str, Any]:
     request: imm.CreateDatasetRequest = call.request
     dataset = media.create_dataset(request.project_name, request.dataset_name, request.description)
-    return {"Dataset": imm.dataset_view(dataset, 0, bind_count=0)}
+    return {"Dataset": dataset_view(dataset, 0, bind_count=0)}
 
 
 def _list_datasets(media: MediaService, call: Call) -> dict[str, Any]:
@@ -96,14 +166,14 @@ def _list_datasets(media: MediaService, call: Call) -> dict[str, Any]:
         request.project_name, prefix=request.prefix, offset=request.offset, limit=request.limit
     )
     return {
-        "Datasets": [imm.dataset_view(dataset) for dataset in datasets],
+        "Datasets": [dataset_view(dataset) for dataset in datasets],
         "NextToken": imm.next_token(request.offset, len(datasets), total),
     }
 
 
 def _create_binding(media: MediaService, call: Call) -> dict[str, Any]:
     request: imm.CreateBindingRequest = call.request
-    return {"Binding": imm.binding_view(media.create_binding(request.project_name, request.dataset_name, request.uri))}
+    return {"Binding": binding_view(media.create_binding(request.project_name, request.dataset_name, request.uri))}
 
 
 def _index_files(media: MediaService, call: Call, files: list[imm.FileInput]) -> dict[str, Any]:

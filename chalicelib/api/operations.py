@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import observability
 from chalicelib.api import bailian, responses
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
-from chalicelib.api.common import RequestModel, check_body_limits, parse_request
+from chalicelib.api.common import RequestModel, parse_request
 from chalicelib.api.data_center import DATA_CENTER_OPERATIONS, LEASE_ID_PATTERN
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
 from chalicelib.api.imm_operations import IMM_OPERATIONS
 from chalicelib.api.responses import Shape
-from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, HttpRequest, WireSpec, gather_parameters
+from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, WireSpec, request_parameters, with_path_parameters
 from chalicelib.core.access_keys import EVERYTHING, SignedRequest, TenantKind
 from chalicelib.core.clock import new_request_id
 from chalicelib.core.data_center import parse_file_uri
@@ -87,7 +87,10 @@ def invoke(
         grant = EVERYTHING if signed is None else service().access.admit(signed, iam_identity=iam_identity)
         if version and version != operation.family.api_version:
             raise InvalidVersionError(version, operation.family.api_version)
-        payload = _with_path_parameters(_payload(operation, query_params, body, content_type), path_params)
+        drop = RPC_PROTOCOL_PARAMETERS if operation.family is Family.IMM else ()
+        parameters = request_parameters(operation.request_model, query_params, body, content_type,
+                                        comma_lists=operation.wire.comma_lists, drop=drop)
+        payload = with_path_parameters(parameters, path_params)
         workspace_id = _workspace(path_params.get("WorkspaceId", "")) if operation.family is Family.BAILIAN else ""
         request = parse_request(operation.request_model, payload)
         if operation.family is Family.BAILIAN:
@@ -164,35 +167,6 @@ def refuse_route(
     family = Family.IMM if path == "/" else Family.BAILIAN
     error: ServiceError = MethodNotAllowedError(method, path, allowed) if allowed else UnknownRouteError(method, path)
     return Response(error.kind.status, failure(family, error, request_id or new_request_id(), host=host))
-
-
-def _payload(
-    operation: Operation, query_params: Mapping[str, str | Sequence[str]] | None, body: bytes | object,
-    content_type: str,
-) -> dict[str, Any]:
-    """The request parameters. An HTTP request's come from its query string and body (``gather_parameters``); a
-    direct Lambda event must already be an object. Both meet the same limits (``MAX_BODY_BYTES``, ``MAX_BODY_DEPTH``)."""
-    if body is None or isinstance(body, bytes):
-        query = {name: [value] if isinstance(value, str) else list(value) for name, value in (query_params or {}).items()}
-        http = HttpRequest(query=query, body=body, content_type=content_type)
-        drop = RPC_PROTOCOL_PARAMETERS if operation.family is Family.IMM else ()
-        return gather_parameters(operation.request_model, http, comma_lists=operation.wire.comma_lists, drop=drop)
-    if isinstance(body, Mapping):
-        check_body_limits(body)
-        return dict(body)
-    raise InvalidParameterError("body", "must be a JSON object")
-
-
-def _with_path_parameters(payload: dict[str, Any], path_params: Mapping[str, object]) -> dict[str, Any]:
-    """The path's parameters (``CategoryId``, ``FileId``; not ``WorkspaceId``, which is the tenant) join the others;
-    the same parameter in the path and in the query or body with another value is a 400 naming it."""
-    for name, value in path_params.items():
-        if name == "WorkspaceId":
-            continue
-        if name in payload and payload[name] != value:
-            raise InvalidParameterError(name, "is given in the path and again, with another value, in the request")
-        payload[name] = value
-    return payload
 
 
 def _workspace(value: object) -> str:

@@ -12,6 +12,9 @@ turned into the type the request model declares for the parameter (``text_kind``
 are, so the model's strict typing still holds for them ("5" in a JSON body is not an integer). A parameter given in
 two places, or twice in the query string, with different values is a 400 naming it: which one should win is not
 defined by any document.
+
+``request_parameters`` is where both ways a call arrives meet: an HTTP request's query string and body, gathered as
+above, or a direct Lambda invocation's event, already an object; ``with_path_parameters`` adds the route's own.
 """
 
 from __future__ import annotations
@@ -97,6 +100,34 @@ def gather_parameters(
             _merge(merged, sources, name, value, "body")
     check_body_limits(merged)
     return merged
+
+
+def request_parameters(
+    model: type[RequestModel], query_params: Mapping[str, str | Sequence[str]] | None, body: bytes | object,
+    content_type: str, *, comma_lists: Iterable[str] = (), drop: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The request parameters. An HTTP request's come from its query string and body (``gather_parameters``); a
+    direct Lambda event must already be an object. Both meet the same limits (``MAX_BODY_BYTES``, ``MAX_BODY_DEPTH``)."""
+    if body is None or isinstance(body, bytes):
+        query = {name: [value] if isinstance(value, str) else list(value) for name, value in (query_params or {}).items()}
+        http = HttpRequest(query=query, body=body, content_type=content_type)
+        return gather_parameters(model, http, comma_lists=comma_lists, drop=drop)
+    if isinstance(body, Mapping):
+        check_body_limits(body)
+        return dict(body)
+    raise InvalidParameterError("body", "must be a JSON object")
+
+
+def with_path_parameters(payload: dict[str, Any], path_params: Mapping[str, object]) -> dict[str, Any]:
+    """The path's parameters (``CategoryId``, ``FileId``; not ``WorkspaceId``, which is the tenant) join the others;
+    the same parameter in the path and in the query or body with another value is a 400 naming it."""
+    for name, value in path_params.items():
+        if name == "WorkspaceId":
+            continue
+        if name in payload and payload[name] != value:
+            raise InvalidParameterError(name, "is given in the path and again, with another value, in the request")
+        payload[name] = value
+    return payload
 
 
 def _merge(merged: dict[str, Any], sources: dict[str, str], name: str, value: Any, source: str) -> None:

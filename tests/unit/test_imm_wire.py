@@ -1,9 +1,10 @@
-"""Wire models and envelope of the media-dataset API family (``chalicelib.api.imm`` / ``envelopes``).
+"""Wire models, views and envelope of the media-dataset API family (``chalicelib.api.imm`` / ``imm_fields`` /
+``imm_operations`` / ``envelopes``).
 
 The contract is the published IMM API reference (2020-09-30) and ``/work/shared/seeds/000_…`` (ContextualRetrieval,
 whose sample response holds the full File object) and ``003_…`` (ContextualAnswer). Example values below are the
-documented examples; limits are the documented ones, or Sift's where the reference is silent (see the docstring of
-``chalicelib.api.imm``).
+documented examples; limits are the documented ones, or Sift's where the reference is silent (see the docstrings of
+``chalicelib.api.imm`` and ``chalicelib.api.imm_fields``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api import imm
+from chalicelib.api import imm, imm_fields, imm_operations
 from chalicelib.api.common import RequestModel, decode_json_body, parse_request
 from chalicelib.api.envelopes import Family, failure, success
 from chalicelib.api.imm import (
@@ -27,12 +28,12 @@ from chalicelib.api.imm import (
     CreateDatasetRequest,
     CreateProjectRequest,
     DeleteFileMetaRequest,
-    FileInput,
     GetFileMetaRequest,
     IndexFileMetaRequest,
     ListDatasetsRequest,
     validate_messages,
 )
+from chalicelib.api.imm_fields import FileInput
 from chalicelib.core.errors import (
     AlreadyExistsError,
     ErrorKind,
@@ -420,8 +421,8 @@ SEED_FILE_JSON = r"""
 """
 SEED_FILE: dict[str, Any] = json.loads(SEED_FILE_JSON)
 
-# The File fields the service sets (Sift's decision, see the module docstring of chalicelib.api.imm): identity and
-# index bookkeeping, what a query computes, and the attributes of the stored object, which are read from the object.
+# The File fields the service sets (Sift's decision, see the module docstring of chalicelib.api.imm_fields): identity
+# and index bookkeeping, what a query computes, and the attributes of the stored object, which are read from the object.
 OUTPUT_ONLY = [
     "OwnerId", "ProjectName", "DatasetName", "ObjectType", "ObjectId", "CreateTime", "UpdateTime", "ObjectStatus",
     "FileStatus", "Reason", "SequenceNumber", "MetaLockVersion", "ClusterStatus", "ClusterModifications",
@@ -476,10 +477,10 @@ def test_the_embedded_sample_file_is_the_seed_s() -> None:
 
 
 def test_every_field_of_the_sample_file_is_either_input_or_output_only() -> None:
-    accepted = imm.INPUT_FILE_FIELDS | imm.INPUT_EXTENSION_FIELDS
-    assert set(OUTPUT_ONLY) == imm.OUTPUT_ONLY_FIELDS
-    assert not accepted & imm.OUTPUT_ONLY_FIELDS
-    assert set(SEED_FILE) == accepted | imm.OUTPUT_ONLY_FIELDS  # the sample holds every field, and no other
+    accepted = imm_fields.INPUT_FILE_FIELDS | imm_fields.INPUT_EXTENSION_FIELDS
+    assert set(OUTPUT_ONLY) == imm_fields.OUTPUT_ONLY_FIELDS
+    assert not accepted & imm_fields.OUTPUT_ONLY_FIELDS
+    assert set(SEED_FILE) == accepted | imm_fields.OUTPUT_ONLY_FIELDS  # the sample holds every field, and no other
 
 
 def test_the_sample_file_comes_back_exactly_as_given() -> None:
@@ -596,7 +597,7 @@ def test_exif_may_also_be_a_json_string_as_the_sdks_send_it() -> None:
         "s3://my.bucket.example/a",
         "s3://abc/中文/照片.jpg",
         "file:///tmp/photos/a.jpg",
-        "s3://abc/" + "k" * (imm.MAX_URI_CHARS - len("s3://abc/")),
+        "s3://abc/" + "k" * (imm_fields.MAX_URI_CHARS - len("s3://abc/")),
     ],
 )
 def test_file_uris_accepted(uri: str) -> None:
@@ -619,7 +620,7 @@ def test_file_uris_accepted(uri: str) -> None:
         "s3://bucket/a\nb.jpg",
         "file://relative/a.jpg",
         "file:///",
-        "s3://abc/" + "k" * (imm.MAX_URI_CHARS - len("s3://abc/") + 1),
+        "s3://abc/" + "k" * (imm_fields.MAX_URI_CHARS - len("s3://abc/") + 1),
     ],
 )
 def test_file_uris_rejected(uri: str) -> None:
@@ -658,7 +659,7 @@ def test_names_accepted(name: str) -> None:
 @pytest.mark.parametrize("field", ["ProjectName", "DatasetName"])
 def test_names_rejected_with_the_rule(field: str, name: str) -> None:
     error = rejected(CreateDatasetRequest, {**IN_DATASET, field: name})
-    assert (error.field, error.problem) == (field, imm.NAME_RULE)
+    assert (error.field, error.problem) == (field, imm_fields.NAME_RULE)
 
 
 @pytest.mark.parametrize(
@@ -980,13 +981,13 @@ UPDATED = "2026-11-21T09:00:00Z"
 
 def test_project_view_has_the_documented_keys() -> None:
     project = Project(name="test-project", description="immtest", created_at=CREATED, updated_at=UPDATED)
-    assert imm.project_view(project) == {
+    assert imm_operations.project_view(project) == {
         "ProjectName": "test-project",
         "Description": "immtest",
         "CreateTime": "2026-11-21T08:30:00.123+00:00",
         "UpdateTime": "2026-11-21T09:00:00+00:00",
     }
-    assert imm.project_view(project, dataset_count=3)["DatasetCount"] == 3
+    assert imm_operations.project_view(project, dataset_count=3)["DatasetCount"] == 3
 
 
 def test_dataset_view_has_the_documented_keys() -> None:
@@ -994,15 +995,15 @@ def test_dataset_view_has_the_documented_keys() -> None:
         project_name="test-project", name="test-dataset", description="", embedding_model="m",
         created_at=CREATED, updated_at=CREATED,
     )
-    assert imm.dataset_view(dataset) == {
+    assert imm_operations.dataset_view(dataset) == {
         "ProjectName": "test-project",
         "DatasetName": "test-dataset",
         "Description": "",
         "CreateTime": "2026-11-21T08:30:00.123+00:00",
         "UpdateTime": "2026-11-21T08:30:00.123+00:00",
     }
-    assert imm.dataset_view(dataset, 7)["FileCount"] == 7
-    assert imm.dataset_view(dataset, 0, bind_count=1) == {**imm.dataset_view(dataset), "FileCount": 0, "BindCount": 1}
+    assert imm_operations.dataset_view(dataset, 7)["FileCount"] == 7
+    assert imm_operations.dataset_view(dataset, 0, bind_count=1) == {**imm_operations.dataset_view(dataset), "FileCount": 0, "BindCount": 1}
 
 
 def test_binding_view_has_the_documented_keys() -> None:
@@ -1010,7 +1011,7 @@ def test_binding_view_has_the_documented_keys() -> None:
         project_name="test-project", dataset_name="test-dataset", uri="oss://test-bucket", state="Running",
         created_at=CREATED, updated_at=UPDATED,
     )
-    assert imm.binding_view(binding) == {
+    assert imm_operations.binding_view(binding) == {
         "ProjectName": "test-project",
         "DatasetName": "test-dataset",
         "URI": "oss://test-bucket",
@@ -1034,7 +1035,7 @@ def test_binding_view_has_the_documented_keys() -> None:
     ],
 )
 def test_times_are_rfc3339_with_an_offset(stored: str, wire: str) -> None:
-    assert imm.rfc3339(stored) == wire
+    assert imm_operations.rfc3339(stored) == wire
 
 
 # --- the IMM envelope -------------------------------------------------------------------------------------------------
