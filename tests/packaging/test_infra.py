@@ -22,6 +22,7 @@ from samtranslator.translator.translator import Translator
 
 from chalicelib.store.dynamodb import TABLE_DEFINITION
 from scripts import build_infra
+from scripts.infra import api_gateway, cfn, functions, resource_names
 from tests.packaging.conftest import REGION, ROOT, STAGE
 
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -36,7 +37,7 @@ def _template(package: Path) -> dict[str, Any]:
 
 
 def _logical_id(name: str) -> str:
-    return build_infra.function_logical_id(name)
+    return cfn.function_logical_id(name)
 
 
 def _policy_file(name: str) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def test_every_function_finds_the_collection_the_table_and_the_state_machines(pa
         assert variables["SIFT_OPENSEARCH_URL"] == {"Fn::GetAtt": ["SearchCollection", "CollectionEndpoint"]}
         assert variables["SIFT_CATALOG_TABLE"] == {"Ref": "CatalogTable"}
         assert variables["SIFT_STAGE"] == STAGE  # Chalice's variables are kept: the merge adds, per variable
-        if name != build_infra.TASKS_FUNCTION:  # it is what the machines invoke
+        if name != functions.TASKS_FUNCTION:  # it is what the machines invoke
             assert variables["SIFT_JOB_RUNNER"] == "stepfunctions"
             assert variables["SIFT_BATCH_INDEX_STATE_MACHINE"] == {"Ref": "BatchIndexStateMachine"}
             assert variables["SIFT_REINDEX_STATE_MACHINE"] == {"Ref": "ReindexStateMachine"}
@@ -124,7 +125,7 @@ def test_every_function_finds_the_collection_the_table_and_the_state_machines(pa
 
 def test_state_machines_run_the_asl_files_with_the_indexing_tasks_function(package: Path) -> None:
     resources = _template(package)["Resources"]
-    for logical_id, (filename, _) in build_infra.STATE_MACHINES.items():
+    for logical_id, (filename, _) in resource_names.STATE_MACHINES.items():
         properties = resources[logical_id]["Properties"]
         assert json.loads(properties["DefinitionString"]) == json.loads((ROOT / "infra" / filename).read_text())
         assert properties["DefinitionSubstitutions"] == {"IndexingTasksArn": {"Fn::GetAtt": ["IndexingTasks", "Arn"]},
@@ -152,12 +153,12 @@ def test_collection_data_access_names_every_function_role_once_with_its_level(pa
             assert resources[role]["Type"] == "AWS::IAM::Role"
             assert role not in levels
             levels[role] = set(index_rule["Permission"])
-    searching = {name for name, (access, _, _) in build_infra.FUNCTIONS.items() if access.search}
-    searching |= {build_infra.API_HANDLER}
-    assert set(levels) == {build_infra.role_logical_id(name) for name in searching}
+    searching = {name for name, (access, _, _) in functions.FUNCTIONS.items() if access.search}
+    searching |= {functions.API_HANDLER}
+    assert set(levels) == {cfn.role_logical_id(name) for name in searching}
     for name in READ_ONLY:
         if name in searching:
-            assert levels[build_infra.role_logical_id(name)] == {"aoss:DescribeIndex", "aoss:ReadDocument"}
+            assert levels[cfn.role_logical_id(name)] == {"aoss:DescribeIndex", "aoss:ReadDocument"}
     assert "aoss:CreateIndex" in levels["CreateIndexRole"]
     assert "aoss:CreateIndex" not in levels["OnObjectEventRole"]
 
@@ -166,7 +167,7 @@ def test_every_function_has_its_own_role_with_the_policy_of_its_profile(package:
     resources = _template(package)["Resources"]
     for name in FUNCTIONS:
         function = resources[_logical_id(name)]["Properties"]
-        role = build_infra.role_logical_id(name)
+        role = cfn.role_logical_id(name)
         assert function["Role"] == {"Fn::GetAtt": [role, "Arn"]}
         assert resources[role]["Properties"]["Policies"][0]["PolicyDocument"] == _policy_file(name)
 
@@ -224,9 +225,9 @@ def test_api_gateway_answers_in_the_envelope_and_the_api_has_no_local_catch_alls
     api = template["Resources"]["RestAPI"]
     assert api["Type"] == "AWS::Serverless::Api"
     responses = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
-    assert set(responses) == set(build_infra.GATEWAY_RESPONSES)
+    assert set(responses) == set(api_gateway.GATEWAY_RESPONSES)
     for kind, properties in responses.items():
-        status, code = build_infra.GATEWAY_RESPONSES[kind]
+        status, code = api_gateway.GATEWAY_RESPONSES[kind]
         assert properties["statusCode"] == status
         rendered = properties["responseTemplates"]["application/json"].replace(
             "$context.error.messageString", '"Missing Authentication Token"').replace("$context.requestId", "id-1")
