@@ -37,8 +37,10 @@ from typing import Any, Final
 from bench.beir import Dataset, Query, load
 from bench.metrics import mean
 from bench.quality import WORKSPACE, conversation_of, open_index
-from chalicelib.core.answer import Answer, ExtractiveAnswerer, answer_files
+from chalicelib.core.answer import Answer
+from chalicelib.core.answer_sources import answer_files
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from chalicelib.core.extractive_answer import ExtractiveAnswerer
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RetrievalQuery, RetrievedChunk
 

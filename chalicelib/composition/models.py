@@ -37,7 +37,7 @@ def generated_query_parser(generator: Generator) -> QueryParser:
 
 
 def generated_answerer(generator: Generator) -> Answerer:
-    from chalicelib.core.answer import GeneratedAnswerer
+    from chalicelib.core.generated_answer import GeneratedAnswerer
 
     return GeneratedAnswerer(generator)
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from chalicelib.core.answer import Answer, Answerer, ExtractiveAnswerer, answer_files
+from chalicelib.core.answer import Answer, Answerer
+from chalicelib.core.answer_sources import answer_files
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.errors import InvalidParameterError, NotFoundError
+from chalicelib.core.extractive_answer import ExtractiveAnswerer
 from chalicelib.core.file_fields import label_values, place_values
 from chalicelib.core.filters import AnyOf, Group, Like, Node, Range, all_of
 from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, document_id, require_settled

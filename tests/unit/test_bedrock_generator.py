@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from chalicelib.core.answer import SYSTEM_PROMPT, GeneratedAnswerer, answer_files
+from chalicelib.core.answer_sources import answer_files
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.errors import InternalError, ThrottlingError
+from chalicelib.core.generated_answer import SYSTEM_PROMPT, GeneratedAnswerer
 from chalicelib.core.ports.models import ChatMessage, Generator
 from chalicelib.models.bedrock.calls import THROTTLING_MESSAGE
 from chalicelib.models.bedrock.generators import ConverseGenerator, converse_messages
