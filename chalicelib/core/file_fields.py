@@ -1,5 +1,5 @@
 """What a media File says about itself, read one way for every use: the searchable metadata text of an indexed file
-(``core.media``), the text an answer may quote (``core.answer``), and the place and label values SemanticQuery's
+(``core.media``), the text an answer may quote (``core.answer_sources``), and the place and label values SemanticQuery's
 conditions match."""
 
 from __future__ import annotations
