@@ -32,6 +32,10 @@ from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentSt
 from chalicelib.search.opensearch.builders import bulk_actions
 from chalicelib.search.opensearch.errors import bulk_failure, error_type
 
+# The version of Sift's physical index layout behind each alias (a change of mappings would bump it). It is not how a
+# knowledge base moves to a new version: each of its versions is a collection of its own (``KnowledgeBase.
+# collection_for``) and a reindex swaps the catalog record to the new one (``chalicelib.core.reindex``), so reads
+# move in one conditional write and no alias has to be repointed.
 INDEX_VERSION: Final = "v1"
 
 
