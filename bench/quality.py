@@ -12,6 +12,11 @@ The index and the embeddings are kept under ``.bench-cache/`` so a rerun takes s
 current turn) compares ``last_turn`` — hybrid retrieval for the current turn alone — with ``conversation``, the
 conversation-aware method ContextualRetrieval uses (``chalicelib.core.conversation``), both without reranking, and
 ``conversation_rerank`` with the local reranker.
+
+``--embedder`` picks the local model (``minilm``, ``e5``; as ``SIFT_EMBEDDER``), each with its own cached index.
+Scoring follows BEIR's rule for sets whose queries are themselves corpus documents (BEIR's ``ignore_identical_ids``,
+on by default there): a retrieved document whose id equals the query's id is dropped before scoring, so such sets
+compare with published figures (``--keep-identical-ids`` turns it off).
 """
 
 from __future__ import annotations
@@ -68,10 +73,14 @@ def conversational_ranking(service: KnowledgeBaseService, index_id: str, method:
     return _documents(result.chunks)
 
 
-def open_index(dataset: Dataset, chunk_size: int, overlap: int) -> tuple[KnowledgeBaseService, str, float]:
+def open_index(
+    dataset: Dataset, chunk_size: int, overlap: int, *, embedder: str = "minilm", threads: int = 1
+) -> tuple[KnowledgeBaseService, str, float]:
     """The dataset's knowledge base, indexed through Sift (once; later runs reuse it). Returns seconds spent indexing."""
-    index_id = f"{dataset.name}-c{chunk_size}-o{overlap}".replace(".", "_")[:64]
-    settings = Settings(data_dir=CACHE / "index", embedding_cache=CACHE / "embeddings.db")
+    model = "" if embedder == "minilm" else f"-{embedder}"  # MiniLM's indexes keep the names they were cached under
+    index_id = f"{dataset.name}-c{chunk_size}-o{overlap}{model}".replace(".", "_")[:64]
+    settings = Settings(data_dir=CACHE / "index", embedding_cache=CACHE / "embeddings.db", embedder=embedder,
+                        embedder_threads=threads)
     service = build_service(settings)
     existing = service.find(WORKSPACE, index_id)
     if existing is not None and service.document_count(existing) == len(dataset.corpus):
@@ -102,7 +111,8 @@ def _documents(chunks: Sequence[RetrievedChunk]) -> list[str]:
 
 
 def evaluate(
-    dataset: Dataset, service: KnowledgeBaseService, index_id: str, methods: list[str], *, conversational: bool = False
+    dataset: Dataset, service: KnowledgeBaseService, index_id: str, methods: list[str], *, conversational: bool = False,
+    ignore_identical_ids: bool = True,
 ) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for method in methods:
@@ -113,6 +123,8 @@ def evaluate(
                 ranking = conversational_ranking(service, index_id, method, query)
             else:
                 ranking = document_ranking(service, index_id, METHODS[method](query.text))
+            if ignore_identical_ids:
+                ranking = [doc_id for doc_id in ranking if doc_id != query.query_id]
             relevant = dataset.qrels[query.query_id]
             ndcgs.append(ndcg_at_k(ranking, relevant, 10))
             recalls.append(recall_at_k(ranking, relevant, 100))
@@ -133,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversational", action="store_true", help="multi-turn queries: last turn vs conversation")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
+    parser.add_argument("--embedder", default="minilm", choices=("minilm", "e5", "hashing"))
+    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the e5 engine")
+    parser.add_argument("--keep-identical-ids", action="store_true",
+                        help="score a retrieved document whose id is the query's (BEIR drops it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
 
@@ -143,16 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown methods: {sorted(unknown)}")
     print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries", file=sys.stderr)
-    service, index_id, seconds = open_index(dataset, args.chunk_size, args.overlap)
+    service, index_id, seconds = open_index(
+        dataset, args.chunk_size, args.overlap, embedder=args.embedder, threads=args.embedder_threads
+    )
     if seconds:
         print(f"indexed in {seconds:.1f} s ({len(dataset.corpus) / seconds:.1f} docs/s)", file=sys.stderr)
-    results = evaluate(dataset, service, index_id, methods, conversational=args.conversational)
+    results = evaluate(dataset, service, index_id, methods, conversational=args.conversational,
+                       ignore_identical_ids=not args.keep_identical_ids)
 
     print(f"{'method':<15} {'nDCG@10':>8} {'R@100':>8} {'ms/query':>9}")
     for method, scores in results.items():
         print(f"{method:<15} {scores['ndcg@10']:>8.4f} {scores['recall@100']:>8.4f} {scores['ms_per_query']:>9.2f}")
     if args.json:
-        print(json.dumps({"dataset": dataset.name, "split": dataset.split, "results": results}))
+        print(json.dumps({"dataset": dataset.name, "split": dataset.split, "embedder": args.embedder,
+                          "results": results}))
     return 0
 
 

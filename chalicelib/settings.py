@@ -72,7 +72,8 @@ class Settings:
     catalog: str = "sqlite"  # sqlite | dynamodb
     catalog_table: str = "sift-catalog"
     data_dir: Path = Path(".sift")
-    embedder: str = "minilm"  # minilm | hashing | bedrock:<model id>
+    embedder: str = "minilm"  # minilm | e5 | hashing | bedrock:<model id>
+    embedder_threads: int = 1  # threads of a local model's engine (e5); chalicelib.models.e5 says why 1
     embedding_dimensions: int = 1024  # Bedrock text embedders that take a size (Titan v2: 256, 512 or 1024)
     embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
     reranker: str = "local"  # local | bedrock:<model id or ARN>: serves every documented rerank ModelName
@@ -144,7 +145,8 @@ class Settings:
             catalog=_choice(env, "SIFT_CATALOG", "sqlite", ("sqlite", "dynamodb")),
             catalog_table=env.get("SIFT_CATALOG_TABLE", "sift-catalog"),
             data_dir=data_dir,
-            embedder=_model(env, "SIFT_EMBEDDER", "minilm", ("minilm", "hashing")),
+            embedder=_model(env, "SIFT_EMBEDDER", "minilm", ("minilm", "e5", "hashing")),
+            embedder_threads=_integer(env, "SIFT_EMBEDDER_THREADS", 1),
             embedding_dimensions=_integer(env, "SIFT_EMBEDDING_DIMENSIONS", 1024),
             embedding_cache=_cache_path(env.get("SIFT_EMBEDDING_CACHE", "data"), data_dir),
             reranker=_model(env, "SIFT_RERANKER", "local", ("local",)),

@@ -18,7 +18,7 @@ from chalicelib.core.indexing import Indexer, TextDocument, require_settled
 from chalicelib.core.ports.catalog import Catalog, HistoryRecord, JobDocument, KnowledgeBase
 from chalicelib.core.ports.search import DocumentRecord, SearchBackend
 from chalicelib.core.ports.sources import is_sidecar
-from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever
+from chalicelib.core.retrieval import RetrievalQuery, RetrievalResult, Retriever, require_same_model
 from chalicelib.core.tenancy import SourcePolicy
 
 logger = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class KnowledgeBaseService:
         save_history: bool = False,
         request: Mapping[str, Any] | None = None,
     ) -> RetrievalResult:
-        kb = self.get(workspace_id, index_id)
+        kb = self._searchable(workspace_id, index_id, query)
         if query.rerank is not None and query.rerank.min_score is None and kb.rerank_min_score is not None:
             query = replace(query, rerank=replace(query.rerank, min_score=kb.rerank_min_score))
         if query.images:
@@ -234,11 +234,19 @@ class KnowledgeBaseService:
         self, workspace_id: str, index_id: str, conversation: Conversation, query: RetrievalQuery
     ) -> RetrievalResult:
         """Retrieve for a whole conversation (``chalicelib.core.conversation``); ``query`` gives top-Ks, rerank, top N."""
-        kb = self.get(workspace_id, index_id)
+        kb = self._searchable(workspace_id, index_id, query)
         queries = conversation_queries(conversation)
         return self._retriever.retrieve_many(
             kb.collection, queries.texts, query, rerank_text=queries.focus, default_reranker=kb.rerank_model_name
         )
+
+    def _searchable(self, workspace_id: str, index_id: str, query: RetrievalQuery) -> KnowledgeBase:
+        """The knowledge base, if this deployment's embedder can search its dense leg: vectors of two models are not
+        comparable (even at one dimension, as MiniLM's and E5's 384), so a query embedded by another refuses."""
+        kb = self.get(workspace_id, index_id)
+        if query.dense_top_k > 0:
+            require_same_model(f"index {kb.index_id!r}", kb.embedding_model, self._embedding_model)
+        return kb
 
     def _images_for(self, kb: KnowledgeBase, images: Sequence[str]) -> Sequence[str]:
         """The query images to search with: none without an image index (documented), all of them with one."""
@@ -309,5 +317,4 @@ def mirror_to_building(kb: KnowledgeBase, write: Callable[[KnowledgeBase], objec
 
 def failure_reason(exc: BaseException) -> str:
     return exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
-
 

@@ -39,7 +39,7 @@ from chalicelib.core.ports.models import QueryRewriter
 from chalicelib.core.ports.search import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
 from chalicelib.core.ports.sources import SourceError, is_sidecar
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
-from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever
+from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever, require_same_model
 from chalicelib.core.tenancy import SourcePolicy
 
 # Files a ContextualRetrieval returns at most (the documented response sets no number; README).
@@ -256,6 +256,7 @@ class MediaService:
         smart_cluster_ids: Sequence[str] = (),
     ) -> list[MediaFile]:
         """Files for the conversation, best first, each with its matching elements (ContextualRetrieval)."""
+        require_same_model(f"dataset {dataset.name!r}", dataset.embedding_model, self._embedding_model)
         queries = conversation_queries(conversation, self._rewriter)
         query = RetrievalQuery(
             conversation.question, dense_top_k=RECALL_DEPTH, sparse_top_k=RECALL_DEPTH, top_n=RECALL_DEPTH,
@@ -309,6 +310,7 @@ class MediaService:
         media_filter = AnyOf(MEDIA_TYPE_FIELD, tuple(media_types))
         if source_uri:
             return None, self._similar_files(dataset, source_uri, media_filter, limit)
+        require_same_model(f"dataset {dataset.name!r}", dataset.embedding_model, self._embedding_model)
         text = (query or "").strip()
         parse = self._query_parser or _local_parser()
         conditions = parse(text, self.vocabulary(dataset), now or datetime.now())

@@ -231,3 +231,13 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = (time.perf_counter() - start) * 1000.0
+
+
+def require_same_model(what: str, built_with: str, configured: str) -> None:
+    """``InternalError`` (the deployment is misconfigured, not the request) unless ``what`` was embedded by the
+    configured model; a reindex (SubmitReindexJob) rebuilds an index with the configured one."""
+    if built_with and built_with != configured:
+        raise InternalError(
+            f"{what} was embedded with {built_with!r}, but this deployment's embedder is {configured!r} "
+            "(SIFT_EMBEDDER); configure that model, or rebuild the index with SubmitReindexJob"
+        )

@@ -83,3 +83,26 @@ def test_answer_reports_the_share_of_answers_citing_a_relevant_file(
     assert answer.main(["--dataset", str(dataset), "--json"]) == 0
     report = json.dumps(last_json(capsys.readouterr().out))
     assert "not_found" in report or "not found" in report
+
+
+def test_quality_drops_a_retrieved_document_whose_id_is_the_querys_as_beir_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A set whose queries are corpus documents (ArguAna, Quora): the query finds itself first unless it is dropped.
+    root = tmp_path / "self-retrieval"
+    (root / "qrels").mkdir(parents=True)
+    corpus = [("qs", "", "Leifeng Pagoda ticket price"), ("a1", "", "The Leifeng Pagoda ticket price is forty yuan"),
+              ("a2", "", "West Lake is free to visit")]
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus))
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "qs", "text": "Leifeng Pagoda ticket price"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nqs\ta1\t1\n")
+    monkeypatch.setattr(bench.quality, "CACHE", tmp_path / "cache")
+    common = ["--dataset", str(root), "--methods", "bm25", "--embedder", "hashing", "--json"]
+
+    assert quality.main(common) == 0
+    dropped = last_json(capsys.readouterr().out)["results"]["bm25"]["ndcg@10"]
+    assert quality.main([*common, "--keep-identical-ids"]) == 0
+    kept = last_json(capsys.readouterr().out)["results"]["bm25"]["ndcg@10"]
+
+    assert dropped == 1.0  # the relevant document ranks first once the query's own copy is gone
+    assert kept < 1.0
