@@ -27,12 +27,18 @@ def main() -> int:
     # The operator seeds from the repository's own files, which a stage with access keys refuses to its tenants.
     services = build_services(dataclasses.replace(settings, auth="none"))
     service = services.knowledge_bases
-    if service.find(WORKSPACE_ID, INDEX_ID) is None:
+    existing = service.find(WORKSPACE_ID, INDEX_ID)
+    if existing is None:
         service.create(
             WORKSPACE_ID, name="Larkspur Outdoor demo", index_id=INDEX_ID, source_uri=DOCS.as_uri() + "/",
             description="Example documents in English and Chinese (examples/docs)",
         )
-    job = services.jobs.submit_job(WORKSPACE_ID, INDEX_ID, None)
+    if existing is not None and existing.embedding_model != service.embedding_model:
+        # Built with another embedder (SIFT_EMBEDDER changed, or an older default): rebuilt with this one.
+        print(f"  rebuilding the demo index: embedded with {existing.embedding_model}, now {service.embedding_model}")
+        job = services.reindex.reindex(WORKSPACE_ID, INDEX_ID)
+    else:
+        job = services.jobs.submit_job(WORKSPACE_ID, INDEX_ID, None)
     for document in job.documents:
         print(f"  {document.status:<7} {document.name} {document.message}")
     print(f"demo knowledge base {WORKSPACE_ID}/{INDEX_ID}: job {job.job_id} {job.status.value}")

@@ -103,6 +103,11 @@ class KnowledgeBaseService:
     def find(self, workspace_id: str, index_id: str) -> KnowledgeBase | None:
         return self._catalog.get_knowledge_base(workspace_id, index_id)
 
+    @property
+    def embedding_model(self) -> str:
+        """The text model this deployment embeds with (recorded in every knowledge base it creates)."""
+        return self._embedding_model
+
     def get(self, workspace_id: str, index_id: str) -> KnowledgeBase:
         kb = self.find(workspace_id, index_id)
         if kb is None:

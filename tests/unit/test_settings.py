@@ -17,7 +17,7 @@ from chalicelib.settings import ConfigurationError, OpenSearchConnection, Settin
 
 def test_defaults_are_the_local_stage() -> None:
     settings = Settings.from_environment({})
-    assert (settings.stage, settings.backend, settings.embedder) == ("local", "embedded", "minilm")
+    assert (settings.stage, settings.backend, settings.embedder) == ("local", "embedded", "e5")
     assert settings.data_dir == Path(".sift")
     assert settings.embedding_cache == Path(".sift/embeddings.db")
     assert settings.opensearch is None
