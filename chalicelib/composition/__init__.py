@@ -169,7 +169,7 @@ def build_services(settings: Settings, clients: AwsClients | None = None) -> Ser
         answerer=generated_answerer(generator) if generator else None,
         source_policy=source_policy, job_runner=runner,
     )
-    return Services(knowledge_bases, jobs, reindex, media, data_center, build_gate(settings, clients, catalog))
+    return Services(knowledge_bases, jobs, reindex, media, data_center, build_gate(settings, clients, catalog), indexer)
 
 
 def build_job_runner(settings: Settings, clients: AwsClients | None = None) -> StepFunctionsJobRunner | None:

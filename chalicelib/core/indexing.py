@@ -44,10 +44,6 @@ CATCH_UP_ATTEMPTS = 3
 # Metadata keys Sift sets on every chunk; a user attribute with one of these names is overridden (README lists them).
 SYSTEM_METADATA_KEYS = frozenset({"doc_id", "doc_name", "title", "hier_title", "file_path", "parent", "position"})
 
-__all__ = ["CATCH_UP_ATTEMPTS", "Indexer", "ObjectNotSettled", "PreparedDocument", "TextDocument", "document_id",
-           "require_settled"]
-
-
 @dataclass(frozen=True, slots=True)
 class TextDocument:
     """A document already in text form (benchmarks, tests, callers that did their own extraction)."""
@@ -94,11 +90,9 @@ class Indexer:
     def list_source(self, uri: str) -> list[str]:
         return self._source_for(uri).list(uri)
 
-    def index_uris(
-        self, kb: KnowledgeBase, uris: Iterable[str], *, catch_ups: int = CATCH_UP_ATTEMPTS
-    ) -> list[JobDocument]:
+    def index_uris(self, kb: KnowledgeBase, uris: Iterable[str]) -> list[JobDocument]:
         """Index a knowledge base's objects by URI; one outcome per URI, in order."""
-        return self.ingest(kb.collection, uris, KnowledgeBaseObjects(kb, self._embed_image), catch_ups=catch_ups)
+        return self.ingest(kb.collection, uris, KnowledgeBaseObjects(kb, self._embed_image))
 
     def ingest(
         self, collection: str, items: Iterable[Item], strategy: IngestStrategy[Item], *,
@@ -124,7 +118,7 @@ class Indexer:
                 else:
                     yield prepared
 
-        written, moved = self.write_documents(collection, to_write())
+        written, moved = self._write_and_settle(collection, to_write())
         outcomes.update((outcome.doc_id, outcome) for outcome in written)
         moved_ids = {document_id(uri) for uri in moved}
         if moved_ids and catch_ups > 0:
@@ -143,13 +137,18 @@ class Indexer:
         """The object's current revision; ``None`` when it is confirmed missing (``SourceError`` when unknown)."""
         return self._source_for(uri).revision(uri)
 
-    def write_documents(
+    def exists(self, uri: str) -> bool:
+        """Whether the source still holds the object (``SourceError`` when it cannot tell): what a delete event
+        needs confirmed before it removes anything."""
+        return self.revision(uri) is not None
+
+    def _write_and_settle(
         self, collection: str, prepared: Iterable[PreparedDocument]
     ) -> tuple[list[JobDocument], list[str]]:
-        """Embed and write documents in batches, then check each against its source (``settle``).
+        """Embed and write documents in batches, then check each against its source (``_settle``).
 
-        Returns the outcomes and the URIs of the objects that changed after they were read: the caller prepares
-        those again (each service prepares its own kind of document)."""
+        Returns the outcomes and the URIs of the objects that changed after they were read (``ingest`` prepares
+        those again)."""
         read_at: dict[str, tuple[str, str]] = {}
 
         def noted() -> Iterator[PreparedDocument]:
@@ -159,9 +158,9 @@ class Indexer:
                 yield item
 
         outcomes = self._write_in_batches(collection, noted())
-        return self.settle(collection, outcomes, read_at)
+        return self._settle(collection, outcomes, read_at)
 
-    def settle(
+    def _settle(
         self, collection: str, outcomes: Sequence[JobDocument], read_at: Mapping[str, tuple[str, str]]
     ) -> tuple[list[JobDocument], list[str]]:
         """Compare each written document's revision (``read_at``: doc id → URI and revision read) with its source's.

@@ -188,11 +188,11 @@ class KnowledgeBaseService:
     def on_object_removed(self, uri: str, *, exists: Callable[[], bool] | None = None) -> int:
         """Remove a deleted object from every knowledge base that holds it, once the source confirms it is gone (a
         delete event that arrives after the object was written again indexes the object instead); returns how many
-        removed it. ``exists`` asks the source (default: ``object_exists``); one event's services share one answer."""
+        removed it. ``exists`` asks the source (default: ``Indexer.exists``); one event's services share one answer."""
         if is_sidecar(uri):
             return len(self.on_object_created(uri))
         knowledge_bases = self._catalog.knowledge_bases_for_uri(uri)
-        if knowledge_bases and (exists or functools.partial(self.object_exists, uri))():
+        if knowledge_bases and (exists or functools.partial(self._indexer.exists, uri))():
             require_settled(uri, self.on_object_created(uri))
             return 0
         removed = 0
@@ -200,10 +200,6 @@ class KnowledgeBaseService:
             removed += self._indexer.remove_uri(kb, uri)
             mirror_to_building(kb, lambda building: self._indexer.remove_uri(building, uri))
         return removed
-
-    def object_exists(self, uri: str) -> bool:
-        """Whether the source still holds the object (``SourceError`` when it cannot tell)."""
-        return self._indexer.revision(uri) is not None
 
     # retrieval ---------------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ derived here. SmartClusterIds filter on the clusters a file was given.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from chalicelib.core.errors import InvalidParameterError, NotFoundError
 from chalicelib.core.extractive_answer import ExtractiveAnswerer
 from chalicelib.core.file_fields import label_values, place_values
 from chalicelib.core.filters import AnyOf, Group, Like, Node, Range, all_of
-from chalicelib.core.indexing import CATCH_UP_ATTEMPTS, Indexer, document_id, require_settled
+from chalicelib.core.indexing import Indexer, document_id, require_settled
 from chalicelib.core.media_files import (
     LABELS_FIELD,
     MEDIA_TYPE_FIELD,
@@ -208,11 +209,11 @@ class MediaService:
     def on_object_removed(self, uri: str, *, exists: Callable[[], bool] | None = None) -> int:
         """Remove a deleted object from every bound dataset, once the source confirms it is gone: a delete event
         that arrives after the object was written again indexes the object instead. ``exists`` asks the source
-        (default: a HEAD through the indexer); one event's services share one answer."""
+        (default: ``Indexer.exists``); one event's services share one answer."""
         if is_sidecar(uri):
             return len(self.on_object_created(uri))
         bindings = self._catalog.bindings_for_uri(uri)
-        if bindings and (exists or (lambda: self._indexer.revision(uri) is not None))():
+        if bindings and (exists or functools.partial(self._indexer.exists, uri))():
             require_settled(uri, self.on_object_created(uri))
             return 0
         removed = 0
@@ -224,12 +225,10 @@ class MediaService:
     # file metadata -----------------------------------------------------------------------------------------------
 
     def index_files(
-        self, dataset: Dataset, files: Sequence[Mapping[str, Any]], *, from_event: bool = False,
-        catch_ups: int = CATCH_UP_ATTEMPTS,
+        self, dataset: Dataset, files: Sequence[Mapping[str, Any]], *, from_event: bool = False
     ) -> list[JobDocument]:
         """Index each file (``files`` hold the given fields, ``URI`` required); one outcome per file, in order."""
-        strategy = MediaFiles(dataset, self._sources, from_event=from_event)
-        return self._indexer.ingest(dataset.collection, files, strategy, catch_ups=catch_ups)
+        return self._indexer.ingest(dataset.collection, files, MediaFiles(dataset, self._sources, from_event=from_event))
 
     def get_file(self, dataset: Dataset, uri: str) -> MediaFile:
         record = self._backend.get_document(dataset.collection, document_id(uri))

@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.core.access_keys import Gate
 from chalicelib.core.data_center import DataCenterService
 from chalicelib.core.index_jobs import IndexJobs
-from chalicelib.core.indexing import require_settled
+from chalicelib.core.indexing import Indexer, require_settled
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.media import MediaService
 from chalicelib.core.reindex import Reindexer
@@ -28,6 +28,7 @@ class Services:
     media: MediaService
     data_center: DataCenterService
     access: Gate  # who may call (SIFT_AUTH)
+    indexer: Indexer  # the one both families index and read their sources through
 
     def on_object_created(self, uri: str) -> dict[str, Any]:
         """Index the object wherever it belongs; raises ``ObjectNotSettled`` when an index may be left behind the
@@ -38,7 +39,7 @@ class Services:
     def on_object_removed(self, uri: str) -> dict[str, Any]:
         """Remove the object wherever it was indexed, once its source confirms it is gone: the source is asked once
         for the event (and only if a knowledge base or a dataset holds the object), not once per service."""
-        exists = functools.cache(functools.partial(self.knowledge_bases.object_exists, uri))
+        exists = functools.cache(functools.partial(self.indexer.exists, uri))
         removed = self.knowledge_bases.on_object_removed(uri, exists=exists) + self.media.on_object_removed(
             uri, exists=exists
         )
