@@ -97,7 +97,7 @@ class Job:
     updated_at: str
     message: str = ""
     documents: tuple[JobDocument, ...] = ()
-    # How many documents the job saw: total, indexed, empty, failed (``chalicelib.core.knowledge_base.job_counts``).
+    # How many documents the job saw: total, indexed, empty, failed (``chalicelib.core.index_jobs.job_counts``).
     # ``documents`` lists them all unless that list would not fit a DynamoDB item; then only the failed ones.
     counts: Mapping[str, int] = field(default_factory=dict)
 
