@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversational", action="store_true", help="multi-turn queries: last turn vs conversation")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
-    parser.add_argument("--embedder", default=Settings().embedder, choices=("e5", "minilm", "hashing"))
+    parser.add_argument("--embedder", default=Settings().embedder, choices=("e5", "use", "minilm", "hashing"))
     parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the e5 engine")
     parser.add_argument("--keep-identical-ids", action="store_true",
                         help="score a retrieved document whose id is the query's (BEIR drops it)")

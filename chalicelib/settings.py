@@ -72,7 +72,7 @@ class Settings:
     catalog: str = "sqlite"  # sqlite | dynamodb
     catalog_table: str = "sift-catalog"
     data_dir: Path = Path(".sift")
-    embedder: str = "e5"  # e5 | minilm | hashing | bedrock:<model id> (README, Benchmarks: why e5)
+    embedder: str = "e5"  # e5 | use | minilm | hashing | bedrock:<model id> (README, Benchmarks: why e5)
     embedder_threads: int = 1  # threads of a local model's engine (e5); chalicelib.models.e5 says why 1
     embedding_dimensions: int = 1024  # Bedrock text embedders that take a size (Titan v2: 256, 512 or 1024)
     embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
@@ -145,7 +145,7 @@ class Settings:
             catalog=_choice(env, "SIFT_CATALOG", "sqlite", ("sqlite", "dynamodb")),
             catalog_table=env.get("SIFT_CATALOG_TABLE", "sift-catalog"),
             data_dir=data_dir,
-            embedder=_model(env, "SIFT_EMBEDDER", "e5", ("e5", "minilm", "hashing")),
+            embedder=_model(env, "SIFT_EMBEDDER", "e5", ("e5", "use", "minilm", "hashing")),
             embedder_threads=_integer(env, "SIFT_EMBEDDER_THREADS", 1),
             embedding_dimensions=_integer(env, "SIFT_EMBEDDING_DIMENSIONS", 1024),
             embedding_cache=_cache_path(env.get("SIFT_EMBEDDING_CACHE", "data"), data_dir),

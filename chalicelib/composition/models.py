@@ -62,12 +62,16 @@ def build_embedder(settings: Settings, clients: AwsClients | None = None) -> Emb
         from chalicelib.models.e5 import E5Embedder
 
         embedder = E5Embedder(threads=settings.embedder_threads)
+    elif settings.embedder == "use":
+        from chalicelib.models.use import UseEmbedder
+
+        embedder = UseEmbedder(threads=settings.embedder_threads)
     elif settings.embedder == "minilm":
         from chalicelib.models.local import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
     else:
-        raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose minilm, e5, hashing or bedrock:<model id>")
+        raise ConfigurationError(f"SIFT_EMBEDDER={settings.embedder!r}; choose e5, use, minilm, hashing or bedrock:<model id>")
     if settings.embedding_cache is not None:
         from chalicelib.models.cache import CachingEmbedder
 
