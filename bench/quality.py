@@ -3,17 +3,20 @@
     python -m bench.quality --dataset ../shared/datasets/scifact [--json]
     python -m bench.quality --dataset ../shared/datasets/kdconv-travel-convret --conversational [--json]
 
-Indexes the corpus into a knowledge base (embedded backend, all-MiniLM-L6-v2, the default chunking unless
---chunk-size/--overlap say otherwise) and reports
-nDCG@10 and Recall@100 for ``bm25``, ``dense``, ``hybrid`` and ``hybrid_rerank``. A document ranks by its best chunk.
+Indexes the corpus into a knowledge base (embedded backend, the stage's local embedder, the default chunking unless
+--chunk-size/--overlap say otherwise) and reports nDCG@10, Recall@20 (the deepest a reranked Retrieve returns:
+RerankTopN ≤ 20) and Recall@100 for ``bm25``, ``dense``, ``hybrid`` and ``hybrid_rerank``. A document ranks by its
+best chunk.
 The index and the embeddings are kept under ``.bench-cache/`` so a rerun takes seconds.
 
 ``--conversational`` (datasets whose queries carry ``metadata.history``, oldest first, the query text being the
 current turn) compares ``last_turn`` — hybrid retrieval for the current turn alone — with ``conversation``, the
-conversation-aware method ContextualRetrieval uses (``chalicelib.core.conversation``), both without reranking, and
-``conversation_rerank`` with the local reranker.
+conversation-aware method ContextualRetrieval uses (``chalicelib.core.conversation``), both without reranking,
+``conversation_rerank`` with the local reranker, and ``conversation_bm25`` / ``conversation_dense``, the conversation
+method on one recall leg alone (what its fusion must not lose to).
 
-``--embedder`` picks the local model (``minilm``, ``e5``; as ``SIFT_EMBEDDER``), each with its own cached index.
+``--embedder`` picks the local model (``e5``, ``use``, ``minilm``; as ``SIFT_EMBEDDER``), each with its own cached
+index.
 Scoring follows BEIR's rule for sets whose queries are themselves corpus documents (BEIR's ``ignore_identical_ids``,
 on by default there): a retrieved document whose id equals the query's id is dropped before scoring, so such sets
 compare with published figures (``--keep-identical-ids`` turns it off).
@@ -54,7 +57,9 @@ METHODS: dict[str, Callable[[str], RetrievalQuery]] = {
 }
 
 
-CONVERSATIONAL_METHODS = ("last_turn", "conversation", "conversation_rerank")
+CONVERSATIONAL_METHODS = ("last_turn", "conversation", "conversation_rerank", "conversation_bm25", "conversation_dense")
+# The conversation method's (dense top-K, sparse top-K): both legs, or one alone.
+_CONVERSATION_LEGS = {"conversation_bm25": (0, 100), "conversation_dense": (100, 0)}
 
 
 def conversation_of(query: Query) -> Conversation:
@@ -68,7 +73,9 @@ def conversational_ranking(service: KnowledgeBaseService, index_id: str, method:
     if method == "last_turn":
         return document_ranking(service, index_id, METHODS["hybrid"](query.text))
     rerank = RerankOptions(model_name=None) if method == "conversation_rerank" else None
-    options = RetrievalQuery(query.text, dense_top_k=100, sparse_top_k=100, top_n=DEPTH, rerank=rerank)
+    dense_top_k, sparse_top_k = _CONVERSATION_LEGS.get(method, (100, 100))
+    options = RetrievalQuery(query.text, dense_top_k=dense_top_k, sparse_top_k=sparse_top_k, top_n=DEPTH,
+                             rerank=rerank)
     result = service.retrieve_conversation(WORKSPACE, index_id, conversation_of(query), options)
     return _documents(result.chunks)
 
@@ -116,7 +123,7 @@ def evaluate(
 ) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for method in methods:
-        ndcgs, recalls = [], []
+        ndcgs, recalls_20, recalls = [], [], []
         started = time.perf_counter()
         for query in dataset.queries:
             if conversational:
@@ -127,9 +134,11 @@ def evaluate(
                 ranking = [doc_id for doc_id in ranking if doc_id != query.query_id]
             relevant = dataset.qrels[query.query_id]
             ndcgs.append(ndcg_at_k(ranking, relevant, 10))
+            recalls_20.append(recall_at_k(ranking, relevant, 20))
             recalls.append(recall_at_k(ranking, relevant, 100))
         results[method] = {
             "ndcg@10": round(mean(ndcgs), 4),
+            "recall@20": round(mean(recalls_20), 4),
             "recall@100": round(mean(recalls), 4),
             "ms_per_query": round((time.perf_counter() - started) * 1000 / max(len(dataset.queries), 1), 2),
         }
@@ -146,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
     parser.add_argument("--embedder", default=Settings().embedder, choices=("e5", "use", "minilm", "hashing"))
-    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the e5 engine")
+    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the local embedder (e5, use)")
     parser.add_argument("--keep-identical-ids", action="store_true",
                         help="score a retrieved document whose id is the query's (BEIR drops it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -167,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate(dataset, service, index_id, methods, conversational=args.conversational,
                        ignore_identical_ids=not args.keep_identical_ids)
 
-    print(f"{'method':<15} {'nDCG@10':>8} {'R@100':>8} {'ms/query':>9}")
+    print(f"{'method':<19} {'nDCG@10':>8} {'R@20':>8} {'R@100':>8} {'ms/query':>9}")
     for method, scores in results.items():
-        print(f"{method:<15} {scores['ndcg@10']:>8.4f} {scores['recall@100']:>8.4f} {scores['ms_per_query']:>9.2f}")
+        print(f"{method:<19} {scores['ndcg@10']:>8.4f} {scores['recall@20']:>8.4f} {scores['recall@100']:>8.4f}"
+              f" {scores['ms_per_query']:>9.2f}")
     if args.json:
         print(json.dumps({"dataset": dataset.name, "split": dataset.split, "embedder": args.embedder,
                           "results": results}))

@@ -65,7 +65,7 @@ def test_quality_reports_every_method_and_the_conversational_ones(
     results = last_json(capsys.readouterr().out)["results"]
     assert set(results) == set(quality.CONVERSATIONAL_METHODS)
     for scores in results.values():
-        assert 0 <= scores["ndcg@10"] <= 1 and 0 <= scores["recall@100"] <= 1
+        assert 0 <= scores["ndcg@10"] <= 1 and 0 <= scores["recall@20"] <= scores["recall@100"] <= 1
 
 
 def test_cost_reports_one_msearch_per_retrieve(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
