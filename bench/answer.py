@@ -1,6 +1,7 @@
 """ContextualRetrieval → ContextualAnswer on a conversational BEIR-layout dataset, with the local extractive answerer.
 
-    python -m bench.answer --dataset ../shared/datasets/kdconv-travel-convret [--queries N] [--documents K] [--json]
+    python -m bench.answer --dataset ../shared/datasets/kdconv-travel-convret [--queries N] [--documents K]
+        [--embedder e5|use|minilm] [--json]
 
 For every judged query: the conversation (``bench.quality.conversation_of``: the history turns, then the current
 one) is retrieved for, the way ContextualRetrieval does it with ``RecallOnly`` (conversation-aware hybrid recall,
@@ -43,6 +44,7 @@ from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.extractive_answer import ExtractiveAnswerer
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RetrievalQuery, RetrievedChunk
+from chalicelib.settings import Settings
 
 PROJECT: Final = "bench"
 # Chunks recalled per leg and kept after fusion: ContextualRetrieval's depth (chalicelib.core.media.RECALL_DEPTH).
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS, help="top documents passed to the answer")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
+    parser.add_argument("--embedder", default=Settings().embedder, choices=("e5", "use", "minilm", "hashing"))
+    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the local embedder (e5, use)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     if args.queries is not None and args.queries < 1:
@@ -184,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     queries = sample(dataset.queries, args.queries)
     print(f"{dataset.name}: {len(dataset.corpus)} documents, {len(queries)} of {len(dataset.queries)} judged queries",
           file=sys.stderr)
-    service, index_id, seconds = open_index(dataset, args.chunk_size, args.overlap)
+    service, index_id, seconds = open_index(
+        dataset, args.chunk_size, args.overlap, embedder=args.embedder, threads=args.embedder_threads
+    )
     if seconds:
         print(f"indexed in {seconds:.1f} s", file=sys.stderr)
     started = time.perf_counter()

@@ -81,7 +81,7 @@ def conversational_ranking(service: KnowledgeBaseService, index_id: str, method:
 
 
 def open_index(
-    dataset: Dataset, chunk_size: int, overlap: int, *, embedder: str = "minilm", threads: int = 1
+    dataset: Dataset, chunk_size: int, overlap: int, *, embedder: str = Settings().embedder, threads: int = 1
 ) -> tuple[KnowledgeBaseService, str, float]:
     """The dataset's knowledge base, indexed through Sift (once; later runs reuse it). Returns seconds spent indexing."""
     model = "" if embedder == "minilm" else f"-{embedder}"  # MiniLM's indexes keep the names they were cached under
