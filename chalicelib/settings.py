@@ -113,7 +113,7 @@ class Settings:
         data_dir = Path(env.get("SIFT_DATA_DIR", ".sift"))
         try:
             fusion = FusionConfig(
-                method=FusionMethod(env.get("SIFT_FUSION", FusionMethod.MINMAX.value)),
+                method=FusionMethod(env.get("SIFT_FUSION", FusionMethod.CONFIDENCE.value)),
                 dense_weight=float(env.get("SIFT_DENSE_WEIGHT", "0.5")),
                 rrf_k=int(env.get("SIFT_RRF_K", "60")),
             )

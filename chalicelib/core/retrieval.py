@@ -201,6 +201,8 @@ class Retriever:
     ) -> list[RetrievedChunk]:
         if not candidates:
             return []
+        depth = reranker.depth
+        head, tail = (candidates, ()) if depth is None else (candidates[:depth], candidates[depth:])
         request = RerankRequest(text, options.mode, options.instruction)
         scores = reranker.rerank(
             request,
@@ -210,11 +212,15 @@ class Retriever:
                     rerank_text(c.chunk), c.dense_score if c.dense_score is not None else c.image_score,
                     c.sparse_score, c.score,
                 )
-                for c in candidates
+                for c in head
             ],
         )
-        order = sorted(range(len(candidates)), key=lambda index: (-scores[index], index))
-        return [RetrievedChunk(candidates[index].chunk, scores[index]) for index in order]
+        order = sorted(range(len(head)), key=lambda index: (-scores[index], index))
+        ranked = [RetrievedChunk(head[index].chunk, scores[index]) for index in order]
+        # Below the reordered head, in fused order; a tail score never exceeds the head's lowest, so the list stays
+        # sorted by score (and RerankMinScore cuts it at one place).
+        floor = ranked[-1].score
+        return ranked + [RetrievedChunk(c.chunk, min(c.score, floor)) for c in tail]
 
 
 def rerank_text(chunk: StoredChunk) -> str:

@@ -74,7 +74,9 @@ def test_chinese_question_finds_the_hangzhou_store(demo: Any) -> None:
     # page, while the CJK-bigram BM25 leg ranks the store list first. Hybrid keeps the store list in the top two.
     nodes = _retrieve(demo, Query="杭州门店几点关门？")
     if demo[3] == "e5":  # a multilingual model reads the question: the store list is first, on both legs
-        assert nodes[0]["Metadata"]["doc_name"] == "stores-zh.txt" and "杭州" in nodes[0]["Text"]
+        # The default request (reranked): the first node holds the Hangzhou store and its opening hours.
+        assert nodes[0]["Metadata"]["doc_name"] == "stores-zh.txt"
+        assert "杭州西湖旗舰店" in nodes[0]["Text"] and "营业时间：每天 10:00–22:00" in nodes[0]["Text"]
         sparse_off = _retrieve(demo, Query="杭州门店几点关门？", SparseSimilarityTopK=0)
         assert sparse_off[0]["Metadata"]["doc_name"] == "stores-zh.txt"
     store_nodes = [node for node in nodes[:2] if node["Metadata"]["doc_name"] == "stores-zh.txt"]
@@ -96,3 +98,18 @@ def test_filters_restrict_to_chinese_policy(demo: Any) -> None:
     nodes = _retrieve(demo, Query="warranty 保修", SearchFilters=[{"language": "zh", "category": "policy"}])
     assert nodes
     assert {node["Metadata"]["doc_name"] for node in nodes} == {"warranty-zh.md"}
+
+
+def test_rerank_mode_and_instruction_change_the_ranking(demo: Any) -> None:
+    def ranking(query: str, **rerank: Any) -> list[tuple[str, str]]:
+        nodes = _retrieve(demo, Query=query, Rerank=[{**rerank, "RerankTopN": 5}])
+        return [(node["Metadata"]["doc_name"], node["Text"][:40]) for node in nodes]
+
+    # custom: the instruction's terms join the query's, so the tent page enters a warranty query's top five.
+    qa = ranking("warranty", RerankMode="qa")
+    custom = ranking("warranty", RerankMode="custom", RerankInstruct="Prefer passages about tents")
+    assert "tent-trailhead-2p.html" not in {name for name, _ in qa}
+    assert "tent-trailhead-2p.html" in {name for name, _ in custom}
+    # similar leans on dense similarity, qa on the question's terms: the same candidates, in another order.
+    question = "How long is the warranty?"
+    assert ranking(question, RerankMode="similar") != ranking(question, RerankMode="qa")

@@ -1,4 +1,5 @@
-"""Fusion of the dense and sparse recall legs (``chalicelib.core.fusion``): min-max and reciprocal rank fusion."""
+"""Fusion of the dense and sparse recall legs (``chalicelib.core.fusion``): confidence-weighted min-max (the default),
+min-max and reciprocal rank fusion."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 from chalicelib.core.fusion import FusedCandidate, FusionConfig, FusionMethod, fuse
 from chalicelib.core.ports.search import ScoredChunk, StoredChunk
 
-MINMAX = FusionConfig()
+MINMAX = FusionConfig(method=FusionMethod.MINMAX)
+CONFIDENCE = FusionConfig()
 RRF = FusionConfig(method=FusionMethod.RRF)
 
 
@@ -205,9 +207,9 @@ def test_rrf_k_changes_the_spread() -> None:
 
 
 def test_fusion_config_defaults() -> None:
-    assert MINMAX.method is FusionMethod.MINMAX
-    assert MINMAX.dense_weight == 0.5
-    assert MINMAX.rrf_k == 60
+    assert CONFIDENCE.method is FusionMethod.CONFIDENCE
+    assert CONFIDENCE.dense_weight == 0.5
+    assert CONFIDENCE.rrf_k == 60
 
 
 @pytest.mark.parametrize("dense_weight", [-0.01, 1.01, 2.0])
@@ -228,6 +230,7 @@ def test_fusion_config_rejects_an_rrf_k_below_one(rrf_k: int) -> None:
 
 
 def test_fusion_method_values_are_the_configuration_names() -> None:
+    assert FusionMethod("confidence") is FusionMethod.CONFIDENCE
     assert FusionMethod("minmax") is FusionMethod.MINMAX
     assert FusionMethod("rrf") is FusionMethod.RRF
 
@@ -274,3 +277,56 @@ def test_rerankers_see_the_chunk_with_its_documents_title() -> None:
     assert rerank_text(StoredChunk("c", "d", 0, "x", {"title": "T", "hier_title": "T > Prices"})) == "T > Prices\nx"
     assert rerank_text(StoredChunk("c", "d", 0, "Tent guide: poles", {"title": "Tent guide"})) == "Tent guide: poles"
     assert rerank_text(StoredChunk("c", "d", 0, "plain", {})) == "plain"
+
+
+# --- confidence (the default) -----------------------------------------------------------------------------------------
+
+PLATEAU = [(f"p{index}", 10.0 - index * 0.01) for index in range(8)] + [("low", 1.0)]  # near-equal scores at the top
+
+
+def test_confidence_trusts_the_leg_whose_best_stands_out() -> None:
+    # Dense: one clear winner; sparse: a plateau of near-equal BM25 scores (KdConv's triples of one entity).
+    dense = legs(("d", 0.9), ("p3", 0.5), *((f"x{index}", 0.49 - index * 0.01) for index in range(6)))
+    sparse = legs(*PLATEAU)
+
+    fused = both(dense, sparse, CONFIDENCE)
+
+    assert order(fused)[0] == "d"  # minmax 0.5 puts the plateau's top first: 0.5 + 0.5·0.0 < 0.5·1 + 0.5·(~1)
+    assert order(both(dense, sparse, MINMAX))[0] == "p3"
+
+
+def test_confidence_weight_is_the_prior_scaled_by_each_legs_gap_cubed() -> None:
+    dense = legs(("a", 1.0), ("b", 0.5), ("c", 0.0))  # 3 hits: best 1, last 0 -> confidence 1
+    sparse = legs(("b", 4.0), ("a", 3.0), ("c", 2.0))  # normalised b 1, a 0.5, c 0 -> confidence 1
+    assert scores(both(dense, sparse, CONFIDENCE)) == pytest.approx(scores(both(dense, sparse, MINMAX)))
+
+    six = legs(("a", 1.0), ("b", 0.9), ("c", 0.8), ("d", 0.7), ("e", 0.6), ("f", 0.5), ("g", 0.0))
+    flat = legs(*((name, 2.0 - index * 0.001) for index, name in enumerate("gfedcba")))
+    # dense: 6th best normalised 0.5 -> (1 - 0.5)^3 = 0.125; sparse: 6th best 1 - 5·0.001/0.006 -> (0.833)^3 = 0.579
+    weight = 0.125 / (0.125 + (5 / 6) ** 3)
+    fused = scores(both(six, flat, CONFIDENCE))
+    assert fused["a"] == pytest.approx(weight * 1.0 + (1 - weight) * 0.0)
+    assert fused["g"] == pytest.approx(weight * 0.0 + (1 - weight) * 1.0)
+
+
+def test_confidence_dense_weight_is_a_prior() -> None:
+    dense = legs(("a", 0.9), ("b", 0.3))
+    sparse = legs(("b", 8.0), ("a", 1.0))
+    for dense_weight, expected in ((0.0, {"a": 0.0, "b": 1.0}), (1.0, {"a": 1.0, "b": 0.0})):
+        config = FusionConfig(method=FusionMethod.CONFIDENCE, dense_weight=dense_weight)
+        assert scores(both(dense, sparse, config)) == pytest.approx(expected)
+
+
+def test_confidence_falls_back_to_the_prior_when_neither_leg_is_sure() -> None:
+    dense = legs(("a", 0.5), ("b", 0.5))  # all tied: normalised 1, 1 -> confidence 0
+    sparse = legs(("b", 3.0), ("a", 3.0))
+    assert scores(both(dense, sparse, CONFIDENCE)) == pytest.approx({"a": 1.0, "b": 1.0})
+
+
+@pytest.mark.parametrize("dense_on", [True, False])
+def test_confidence_with_one_leg_off_uses_the_other_alone(dense_on: bool) -> None:
+    dense, sparse = legs(("a", 0.9), ("b", 0.1)), legs(("b", 5.0), ("a", 1.0))
+    fused = fuse(dense if dense_on else [], [] if dense_on else sparse, CONFIDENCE, dense_on=dense_on,
+                 sparse_on=not dense_on)
+    assert order(fused)[0] == ("a" if dense_on else "b")
+    assert fused[0].score == 1.0

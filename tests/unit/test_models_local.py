@@ -222,7 +222,7 @@ def test_reranker_scores_stay_in_the_unit_interval(family: str, mode: RerankMode
         candidate("warranty battery details", dense=1.0, fused=1.0),
         candidate("nothing relevant", dense=-0.9, sparse=None, fused=0.0),
         candidate("warranty", dense=None, sparse=None, fused=0.3),
-        candidate("", dense=2.0, fused=1.0),  # out-of-range inputs are still clamped
+        candidate("", dense=0.2, fused=1.5),  # out-of-range inputs are still clamped
     ]
 
     scores = reranker.rerank(request, candidates)
@@ -289,7 +289,7 @@ def test_similar_mode_weighs_dense_similarity_more_than_qa_mode(family: str) -> 
 
 def test_hybrid_qa_and_similar_order_the_same_candidates_differently() -> None:
     close = candidate("warranty", dense=0.9, sparse=None, fused=0.3)
-    fused_favourite = candidate("warranty", dense=0.1, sparse=None, fused=0.5)
+    fused_favourite = candidate("warranty", dense=0.1, sparse=None, fused=0.65)
     reranker = LocalReranker("hybrid")
 
     qa = reranker.rerank(RerankRequest("warranty", RerankMode.QA), [close, fused_favourite])
@@ -301,7 +301,7 @@ def test_hybrid_qa_and_similar_order_the_same_candidates_differently() -> None:
 
 def test_semantic_family_leans_on_dense_similarity_more_than_hybrid() -> None:
     close = candidate("warranty", dense=0.9, sparse=None, fused=0.3)
-    fused_favourite = candidate("warranty", dense=0.1, sparse=None, fused=0.5)
+    fused_favourite = candidate("warranty", dense=0.1, sparse=None, fused=0.65)
     request = RerankRequest("warranty", RerankMode.QA)
 
     hybrid = LocalReranker("hybrid").rerank(request, [close, fused_favourite])
@@ -324,11 +324,27 @@ def test_custom_mode_rewards_covering_the_instruction(family: str) -> None:
     assert qa_battery == qa_screen  # the instruction is used only in custom mode, as documented
 
 
-def test_missing_dense_score_counts_as_zero() -> None:
-    with_dense, without_dense = LocalReranker().rerank(
-        RerankRequest("x"), [candidate("y", dense=0.0), candidate("y", dense=None)]
+def test_a_candidate_the_dense_leg_missed_counts_as_the_least_close() -> None:
+    # Cosines are normalised over the candidates the dense leg found, as fusion does: e5's raw cosines all lie in
+    # ~0.75-0.9, so a raw cosine would reward being found rather than being close.
+    least, missed, closest = LocalReranker().rerank(
+        RerankRequest("x"), [candidate("y", dense=0.78), candidate("y", dense=None), candidate("y", dense=0.86)]
     )
-    assert with_dense == without_dense
+    assert least == missed < closest
+    weights = FAMILIES["hybrid"][RerankMode.QA]
+    assert closest - least == pytest.approx(weights.dense / (1 + weights.dense + weights.coverage))
+
+
+def test_a_query_term_every_candidate_holds_weighs_less_than_a_rare_one() -> None:
+    texts = ["tent", "warranty", "tent poles", "tent pegs", "tent fly", "tent care"]
+    scores = LocalReranker().rerank(RerankRequest("tent warranty"), [candidate(text) for text in texts])
+    # Plain coverage would tie "tent" and "warranty" (one of two terms each); "warranty" is the one that discriminates.
+    assert scores[1] > scores[0]
+    assert scores[0] == max(scores[2:])
+
+
+def test_the_local_reranker_reorders_as_many_candidates_as_a_retrieve_can_return() -> None:
+    assert LocalReranker().depth == LocalReranker("semantic").depth == 20  # RerankTopN's maximum
 
 
 def test_unknown_reranker_family_raises() -> None:
@@ -342,10 +358,11 @@ def test_reranker_names_identify_the_family() -> None:
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_every_mode_has_weights_summing_to_one(family: str) -> None:
-    for mode in RerankMode:
-        weights = FAMILIES[family][mode]
-        assert weights.fused + weights.dense + weights.coverage == pytest.approx(1.0)
+def test_every_mode_keeps_the_fused_score_and_similar_leans_on_the_dense_one(family: str) -> None:
+    weights = FAMILIES[family]
+    assert all(weight.dense >= 0 and weight.coverage >= 0 for weight in weights.values())
+    assert weights[RerankMode.SIMILAR].dense > weights[RerankMode.QA].dense
+    assert weights[RerankMode.SIMILAR].coverage < weights[RerankMode.QA].coverage
 
 
 # --- ContextRewriter --------------------------------------------------------------------------------------------------

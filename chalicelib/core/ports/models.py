@@ -58,6 +58,10 @@ class Reranker(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def depth(self) -> int | None:
+        """How many fused candidates, best first, it reorders; the rest follow in fused order. None: all of them."""
+
     def rerank(self, request: RerankRequest, candidates: Sequence[RerankCandidate]) -> list[float]:
         """One relevance score in [0, 1] per candidate, in the candidates' order; higher is better."""
 

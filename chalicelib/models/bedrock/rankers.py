@@ -45,6 +45,11 @@ class BedrockReranker(BedrockModel):
     def name(self) -> str:
         return self._model_arn
 
+    @property
+    def depth(self) -> None:
+        """Every candidate: a cross-encoder judges each one on its own, so it may lift one that recall ranked low."""
+        return None
+
     @staticmethod
     def query_text(request: RerankRequest) -> str:
         """The query text sent to the API: the instruction for the mode, a newline, the query."""
