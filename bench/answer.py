@@ -37,14 +37,13 @@ from typing import Any, Final
 
 from bench.beir import Dataset, Query, load
 from bench.metrics import mean
-from bench.quality import WORKSPACE, conversation_of, open_index
+from bench.quality import WORKSPACE, add_embedder_arguments, conversation_of, open_index
 from chalicelib.core.answer import Answer
 from chalicelib.core.answer_sources import answer_files
 from chalicelib.core.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from chalicelib.core.extractive_answer import ExtractiveAnswerer
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.retrieval import RetrievalQuery, RetrievedChunk
-from chalicelib.settings import Settings
 
 PROJECT: Final = "bench"
 # Chunks recalled per leg and kept after fusion: ContextualRetrieval's depth (chalicelib.core.media.RECALL_DEPTH).
@@ -175,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS, help="top documents passed to the answer")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
-    parser.add_argument("--embedder", default=Settings().embedder, choices=("e5", "use", "minilm", "hashing"))
-    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the local embedder (e5, use)")
+    add_embedder_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     if args.queries is not None and args.queries < 1:

@@ -40,7 +40,7 @@ from chalicelib.core.indexing import TextDocument
 from chalicelib.core.knowledge_base import KnowledgeBaseService
 from chalicelib.core.ports.models import ChatMessage
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk
-from chalicelib.settings import Settings
+from chalicelib.settings import LOCAL_EMBEDDERS, Settings
 
 CACHE = Path(".bench-cache")
 WORKSPACE = "bench"
@@ -78,6 +78,12 @@ def conversational_ranking(service: KnowledgeBaseService, index_id: str, method:
                              rerank=rerank)
     result = service.retrieve_conversation(WORKSPACE, index_id, conversation_of(query), options)
     return _documents(result.chunks)
+
+
+def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--embedder`` and ``--embedder-threads``, the arguments of ``open_index`` (shared with bench.answer)."""
+    parser.add_argument("--embedder", default=Settings().embedder, choices=LOCAL_EMBEDDERS)
+    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the local embedder (e5, use)")
 
 
 def open_index(
@@ -154,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversational", action="store_true", help="multi-turn queries: last turn vs conversation")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
-    parser.add_argument("--embedder", default=Settings().embedder, choices=("e5", "use", "minilm", "hashing"))
-    parser.add_argument("--embedder-threads", type=int, default=1, help="threads of the local embedder (e5, use)")
+    add_embedder_arguments(parser)
     parser.add_argument("--keep-identical-ids", action="store_true",
                         help="score a retrieved document whose id is the query's (BEIR drops it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")

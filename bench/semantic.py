@@ -57,7 +57,7 @@ from chalicelib.core.ports.catalog import Dataset
 from chalicelib.core.ports.search import DocumentStatus
 from chalicelib.core.query_conditions import QueryConditions, TimeRange
 from chalicelib.core.query_parse import parse_query
-from chalicelib.settings import Settings
+from chalicelib.settings import LOCAL_EMBEDDERS, Settings
 from tests.fakes.photos import NOW, photo_files
 
 CACHE = Path(".bench-cache")
@@ -366,7 +366,7 @@ def table(groups: Mapping[str, Mapping[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--embedder", choices=("e5", "use", "minilm", "hashing"), default=Settings().embedder,
+    parser.add_argument("--embedder", choices=LOCAL_EMBEDDERS, default=Settings().embedder,
                         help="the local embedding model (default: the stage's, e5; hashing: fast, for tests)")
     parser.add_argument("--queries", type=Path, default=QUERIES, help="labelled queries (JSON)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")

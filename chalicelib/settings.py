@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 from chalicelib.core.fusion import FusionConfig, FusionMethod
 
 # The documented Retrieve ModelName values of the reranker; each maps to a configured model.
+# The local embedders SIFT_EMBEDDER may name (chalicelib.composition.models builds them).
+LOCAL_EMBEDDERS = ("e5", "use", "minilm", "hashing")
 RERANK_MODEL_NAMES = ("qwen3-rerank-hybrid", "qwen3-rerank", "gte-rerank-hybrid", "gte-rerank")
 BEDROCK_PREFIX = "bedrock:"
 
@@ -145,7 +147,7 @@ class Settings:
             catalog=_choice(env, "SIFT_CATALOG", "sqlite", ("sqlite", "dynamodb")),
             catalog_table=env.get("SIFT_CATALOG_TABLE", "sift-catalog"),
             data_dir=data_dir,
-            embedder=_model(env, "SIFT_EMBEDDER", "e5", ("e5", "use", "minilm", "hashing")),
+            embedder=_model(env, "SIFT_EMBEDDER", "e5", LOCAL_EMBEDDERS),
             embedder_threads=_integer(env, "SIFT_EMBEDDER_THREADS", 1),
             embedding_dimensions=_integer(env, "SIFT_EMBEDDING_DIMENSIONS", 1024),
             embedding_cache=_cache_path(env.get("SIFT_EMBEDDING_CACHE", "data"), data_dir),

@@ -8,7 +8,8 @@ Three methods, all giving scores in [0, 1]:
   better leg on SciFact and CMRC 2018 and far the worse on KdConv, whose terse triples share their entity's terms, so
   its BM25 top is a plateau of near-equal scores; a leg whose top stands out is the one to trust for that query.
   Chosen on the named tuning half of each set: fixed weights 0.5–0.8, RRF, theoretical-minimum and z-score
-  normalisation all lost more than 0.01 nDCG@10 to the dense leg on KdConv; this is within it on every set.
+  normalisation all lost more than 0.01 nDCG@10 to the dense leg on KdConv; this is within it on every set (with e5,
+  the default embedder).
 - ``minmax``: each leg's scores are min-max normalised over what that leg returned, then combined as
   ``w * dense + (1 - w) * sparse``; a chunk one leg did not return gets 0 from it.
 - ``rrf``: reciprocal rank fusion, ``sum(1 / (k + rank))``, divided by its maximum so the best possible is 1.

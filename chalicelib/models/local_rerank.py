@@ -4,7 +4,8 @@ They reorder the first ``RERANK_DEPTH`` (20) fused candidates — as many as a R
 — and leave the rest in fused order below them (``Reranker.depth``). So reranking chooses which of the chunks fused
 recall ranked highest come first; it never swaps in a chunk recall ranked lower, and cannot cost recall at any depth
 from 20 down the list. Measured (README, Benchmarks): reordering all 200 candidates with these signals lost
-Recall@20 on KdConv and nDCG@10 on SciFact; reordering the first 20 lifts nDCG@10 on every shared set.
+Recall@20 on KdConv and nDCG@10 on SciFact; reordering the first 20 lifts nDCG@10 on every shared set with the
+default embedder (e5; with a weak dense leg, as USE's on SciFact, the dense term can lower it).
 
 A candidate's rerank score adds two signals to its fused score:
 
