@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from chalicelib.api.common import RequestModel
+from chalicelib.api.extensions import FusionRequest
 from chalicelib.api.search_filters import parse_search_filters
 from chalicelib.core.chunk_sizes import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, MAX_CHUNK_SIZE, MAX_OVERLAP
 from chalicelib.core.errors import InvalidParameterError
@@ -97,6 +98,9 @@ class RetrieveRequest(RequestModel):
     search_filters: Group | None = None
     images: Annotated[list[Annotated[str, Field(max_length=2048)]], Field(max_length=MAX_IMAGES)] | None = None
     query_history: Annotated[list[HistoryMessage], Field(max_length=MAX_HISTORY_MESSAGES)] | None = None
+    # Sift extensions (chalicelib.api.extensions): this request's fusion settings; explained scores on every node.
+    fusion: FusionRequest | None = None
+    explain: bool = False
 
     @field_validator("query")
     @classmethod

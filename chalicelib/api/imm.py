@@ -46,6 +46,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from chalicelib.api.bailian import MAX_HISTORY_MESSAGES, MAX_MESSAGE_CHARS
 from chalicelib.api.common import RequestModel
+from chalicelib.api.extensions import FusionRequest
 from chalicelib.api.imm_fields import (
     MAX_URI_CHARS,
     FileInput,
@@ -271,6 +272,9 @@ class ContextualRetrievalRequest(_InDataset):
     smart_cluster_ids: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=MAX_SMART_CLUSTER_IDS)
     ] | None = None
+    # Sift extensions (chalicelib.api.extensions): this request's fusion settings; explained scores on every file.
+    fusion: FusionRequest | None = None
+    explain: bool = False
 
     @model_validator(mode="after")
     def _conversation_rules(self) -> ContextualRetrievalRequest:
@@ -306,6 +310,8 @@ class SemanticQueryRequest(_InDataset):
         default_factory=_default_media_types
     )
     next_token: Ignored | None = None
+    fusion: FusionRequest | None = None  # Sift extensions, as on ContextualRetrieval
+    explain: bool = False
 
     @model_validator(mode="after")
     def _query_or_source(self) -> SemanticQueryRequest:

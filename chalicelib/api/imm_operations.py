@@ -20,6 +20,7 @@ from chalicelib.api import imm, responses
 from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel
 from chalicelib.api.envelopes import Family
+from chalicelib.api.extensions import explanation_view, fusion_override
 from chalicelib.api.responses import Shape
 from chalicelib.core.conversation import Conversation
 from chalicelib.core.errors import NotFoundError
@@ -29,6 +30,7 @@ from chalicelib.core.ports.search import DocumentStatus
 
 if TYPE_CHECKING:  # annotations only: importing app does not load the services
     from chalicelib.core.media import MediaFile, MediaService
+    from chalicelib.core.retrieval import RetrievedChunk
 
 _PREFIX: Final = "/imm"
 
@@ -125,16 +127,30 @@ def file_view(dataset: Dataset, file: MediaFile, *, with_elements: bool = True) 
         view["SemanticSimilarity"] = round(file.similarity, 6)
         view["SemanticTypes"] = ["content"]
     if file.similarity is not None and with_elements:
-        view["Elements"] = [
-            {
-                "ObjectId": element.chunk.chunk_id,
-                "ElementType": "text",
-                "SemanticSimilarity": round(element.score, 6),
-                "ElementContents": [{"Type": "text", "Content": element.chunk.text}],
-            }
-            for element in file.elements
-        ]
+        view["Elements"] = [_element_view(element) for element in file.elements]
     return view
+
+
+def _element_view(element: RetrievedChunk) -> dict[str, Any]:
+    view = {
+        "ObjectId": element.chunk.chunk_id,
+        "ElementType": "text",
+        "SemanticSimilarity": round(element.score, 6),
+        "ElementContents": [{"Type": "text", "Content": element.chunk.text}],
+    }
+    if element.explanation is not None:
+        view["Explain"] = explanation_view(element.explanation)
+    return view
+
+
+def with_explanation(view: dict[str, Any], file: MediaFile) -> dict[str, Any]:
+    """The file's ``Explain`` (Sift extension): its best element's explanation, with that element's id and text."""
+    best = max(file.elements, key=lambda element: element.score, default=None)
+    if best is None or best.explanation is None:
+        return view
+    return view | {
+        "Explain": explanation_view(best.explanation) | {"ObjectId": best.chunk.chunk_id, "Content": best.chunk.text}
+    }
 
 
 def _outcome_view(uri: str, outcome: JobDocument) -> dict[str, Any]:
@@ -231,9 +247,10 @@ def _contextual_retrieval(media: MediaService, call: Call) -> dict[str, Any]:
     dataset = media.get_dataset(request.project_name, request.dataset_name)
     conversation = _conversation(request)
     files = media.contextual_retrieval(
-        dataset, conversation, recall_only=request.recall_only, smart_cluster_ids=request.smart_cluster_ids or ()
+        dataset, conversation, recall_only=request.recall_only, smart_cluster_ids=request.smart_cluster_ids or (),
+        fusion=fusion_override(request.fusion), explain=request.explain,
     )
-    return {"Results": [file_view(dataset, file) for file in files]}
+    return {"Results": [with_explanation(file_view(dataset, file), file) for file in files]}
 
 
 def _semantic_query(media: MediaService, call: Call) -> dict[str, Any]:
@@ -241,9 +258,14 @@ def _semantic_query(media: MediaService, call: Call) -> dict[str, Any]:
     dataset = media.get_dataset(request.project_name, request.dataset_name)
     _, files = media.semantic_query(
         dataset, query=request.query, source_uri=request.source_uri, max_results=request.max_results,
-        media_types=request.media_types,
+        media_types=request.media_types, fusion=fusion_override(request.fusion), explain=request.explain,
     )
-    return {"Files": [_projected(file_view(dataset, file, with_elements=False), request.with_fields) for file in files]}
+    return {
+        "Files": [
+            with_explanation(_projected(file_view(dataset, file, with_elements=False), request.with_fields), file)
+            for file in files
+        ]
+    }
 
 
 def _contextual_answer(media: MediaService, call: Call) -> dict[str, Any]:

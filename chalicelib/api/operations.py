@@ -18,6 +18,7 @@ from chalicelib.api.calls import Access, Call, LambdaSize, Operation
 from chalicelib.api.common import RequestModel, parse_request
 from chalicelib.api.data_center import DATA_CENTER_OPERATIONS, LEASE_ID_PATTERN
 from chalicelib.api.envelopes import INTERNAL_MESSAGE, Family, failure, success
+from chalicelib.api.extensions import explanation_view, fusion_override
 from chalicelib.api.imm_operations import IMM_OPERATIONS
 from chalicelib.api.responses import Shape
 from chalicelib.api.wire import RPC_PROTOCOL_PARAMETERS, WireSpec, request_parameters, with_path_parameters
@@ -202,6 +203,8 @@ def _retrieve(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:
         history=history,
         rewrite=request.enable_rewrite,
         images=tuple(request.images or ()),
+        fusion=fusion_override(request.fusion),
+        explain=request.explain,
     )
     result = service.retrieve(
         call.workspace_id, request.index_id, query, request_id=call.request_id,
@@ -216,7 +219,10 @@ def _node(workspace_id: str, index_id: str, item: RetrievedChunk) -> dict[str, A
     metadata.update(
         nid=chunk.chunk_id, content=chunk.text, workspace_id=workspace_id, pipeline_id=index_id, _id=chunk.chunk_id
     )
-    return {"Text": chunk.text, "Score": round(item.score, 6), "Metadata": metadata}
+    node = {"Text": chunk.text, "Score": round(item.score, 6), "Metadata": metadata}
+    if item.explanation is not None:
+        node["Explain"] = explanation_view(item.explanation)
+    return node
 
 
 def _create_index(service: KnowledgeBaseService, call: Call) -> dict[str, Any]:

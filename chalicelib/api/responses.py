@@ -36,10 +36,66 @@ class Empty(Shape):
 # --- the knowledge-base family: ``Data`` ----------------------------------------------------------------------------
 
 
+class LegScoreView(Shape):
+    score: float
+    normalized: float
+    rank: int
+
+
+class FusionView(Shape):
+    method: str
+    dense_weight: float | None
+    prior_dense_weight: float | None
+    rrf_k: int | None
+    legs: int
+
+
+class QueryExplanationView(Shape):
+    text: str
+    dense: LegScoreView | None
+    sparse: LegScoreView | None
+    image: LegScoreView | None
+    fusion: FusionView | None
+    fused_score: float
+
+
+class RerankExplanationView(Shape):
+    model: str
+    mode: str
+    score: float | None
+    rank: int | None
+    depth: int | None
+    floor: float | None
+
+
+class TermMatchView(Shape):
+    term: str
+    start: int
+    end: int
+
+
+class ExplanationView(Shape):
+    """Sift extension (``Explain``): why a node or file ranked where it did (chalicelib.api.extensions)."""
+
+    score: float
+    fused_score: float
+    queries: list[QueryExplanationView]
+    rerank: RerankExplanationView | None
+    matches: list[TermMatchView]
+
+
+class FileExplanationView(ExplanationView):
+    """A file's explanation is its best element's, with that element's id and text (what ``Matches`` index)."""
+
+    object_id: str
+    content: str
+
+
 class Node(Shape):
     text: str
     score: float
     metadata: dict[str, Any]
+    explain: ExplanationView | None = None  # Sift extension, with Explain
 
 
 class RetrieveData(Shape):
@@ -287,6 +343,7 @@ class Element(Shape):
     element_type: str
     semantic_similarity: float
     element_contents: list[ElementContent]
+    explain: ExplanationView | None = None  # Sift extension, with Explain
 
 
 class File(OpenShape):
@@ -311,6 +368,7 @@ class File(OpenShape):
     semantic_similarity: float | None = None
     semantic_types: list[str] | None = None
     elements: list[Element] | None = None
+    explain: FileExplanationView | None = None  # Sift extension, with Explain
 
 
 class FilesAnswer(Shape):

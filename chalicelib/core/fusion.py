@@ -15,6 +15,9 @@ Three methods, all giving scores in [0, 1]:
 - ``rrf``: reciprocal rank fusion, ``sum(1 / (k + rank))``, divided by its maximum so the best possible is 1.
 When a leg is switched off (top-K 0) the other leg's normalised score is the fused score.
 
+Every candidate carries its call's ``FusionTrace``: the legs as fusion saw them and the weight it used, so a caller
+can explain (and recompute) any fused score without a second pass — it costs nothing until asked.
+
 The image leg (query images against a knowledge base's image index) is a second embedding-similarity leg: in
 ``minmax`` a chunk's dense-side score is the better of its normalised text-vector and image-vector scores, so an image
 found by a query image weighs what a passage found by the query text weighs; in ``rrf`` it is one more ranked list.
@@ -23,9 +26,10 @@ found by a query image weighs what a passage found by the query text weighs; in 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from chalicelib.core.errors import InvalidParameterError
 from chalicelib.core.ports.search import ScoredChunk, StoredChunk
 
 
@@ -54,12 +58,74 @@ class FusionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FusionOverride:
+    """One request's fusion settings (the ``Fusion`` extension): each one given replaces the stage's."""
+
+    method: FusionMethod | None = None
+    dense_weight: float | None = None
+    rrf_k: int | None = None
+
+    def applied_to(self, stage: FusionConfig) -> FusionConfig:
+        """The stage's config with this request's settings; a weight the chosen method has no use for is refused,
+        so a caller never believes a setting took effect when it did not."""
+        method = self.method or stage.method
+        if self.dense_weight is not None and method is FusionMethod.RRF:
+            raise InvalidParameterError("Fusion.DenseWeight", "applies to the minmax and confidence methods, not rrf")
+        if self.rrf_k is not None and method is not FusionMethod.RRF:
+            raise InvalidParameterError("Fusion.RrfK", f"applies to the rrf method only, not {method.value}")
+        return FusionConfig(
+            method,
+            stage.dense_weight if self.dense_weight is None else self.dense_weight,
+            stage.rrf_k if self.rrf_k is None else self.rrf_k,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LegScore:
+    """Where one leg placed a chunk."""
+
+    score: float  # the leg's raw score: cosine for the similarity legs, BM25 for the sparse leg
+    normalized: float  # min-max over what the leg returned (``minmax`` and ``confidence`` combine these)
+    rank: int  # 1-based, in the leg's own list (``rrf`` combines these)
+
+
+@dataclass(frozen=True, slots=True)
+class FusionTrace:
+    """How one ``fuse`` call combined its legs: the legs as returned, and the weight it used.
+
+    ``dense_weight`` is the similarity side's weight actually applied (per query with ``confidence``; 1 or 0 when a
+    side was off) and ``prior_dense_weight`` the configured one; both are None for ``rrf``, ``rrf_k`` is None for the
+    others. ``legs`` is how many legs were on (``rrf`` divides by its best possible score, ``legs / (k + 1)``).
+    """
+
+    method: FusionMethod
+    dense_weight: float | None
+    prior_dense_weight: float | None
+    rrf_k: int | None
+    legs: int
+    dense: Sequence[ScoredChunk]
+    sparse: Sequence[ScoredChunk]
+    image: Sequence[ScoredChunk]
+    image_on: bool
+    normalized: Mapping[str, Mapping[str, float]]  # leg name → chunk id → normalised score
+
+    def leg(self, name: str, chunk_id: str) -> LegScore | None:
+        """``name`` ("dense", "sparse" or "image")'s placing of the chunk; None when that leg did not return it."""
+        hits: Sequence[ScoredChunk] = getattr(self, name)
+        for rank, hit in enumerate(hits, start=1):
+            if hit.chunk.chunk_id == chunk_id:
+                return LegScore(hit.score, self.normalized[name][chunk_id], rank)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class FusedCandidate:
     chunk: StoredChunk
     score: float  # fused, in [0, 1]
     dense_score: float | None  # the raw cosine, when the dense leg returned the chunk
     sparse_score: float | None  # min-max normalised BM25, when the sparse leg returned it
     image_score: float | None = None  # the raw cosine to the closest query image, when the image leg returned it
+    trace: FusionTrace | None = None  # the fusion that scored it (shared by every candidate of the call)
 
 
 def fuse(
@@ -82,25 +148,33 @@ def fuse(
     for hit in [*dense, *image, *sparse]:
         chunks.setdefault(hit.chunk.chunk_id, hit.chunk)
 
-    if config.method is FusionMethod.RRF:
-        fused = _rrf([dense, image, sparse], config.rrf_k, legs=int(dense_on) + int(image_on) + int(sparse_on))
+    legs = int(dense_on) + int(image_on) + int(sparse_on)
+    rrf = config.method is FusionMethod.RRF
+    weight: float | None = None
+    if rrf:
+        fused = _rrf([dense, image, sparse], config.rrf_k, legs=legs)
     else:
         similarity_on = dense_on or image_on
-        weight = config.dense_weight if similarity_on and sparse_on else (1.0 if similarity_on else 0.0)
+        applied = config.dense_weight if similarity_on and sparse_on else (1.0 if similarity_on else 0.0)
         if config.method is FusionMethod.CONFIDENCE and similarity_on and sparse_on:
             similarity = max(_confidence(dense_normal), _confidence(image_normal))
-            weight = _confident_weight(config.dense_weight, similarity, _confidence(sparse_normal))
+            applied = _confident_weight(config.dense_weight, similarity, _confidence(sparse_normal))
         fused = {
-            chunk_id: weight * max(dense_normal.get(chunk_id, 0.0), image_normal.get(chunk_id, 0.0))
-            + (1.0 - weight) * sparse_normal.get(chunk_id, 0.0)
+            chunk_id: applied * max(dense_normal.get(chunk_id, 0.0), image_normal.get(chunk_id, 0.0))
+            + (1.0 - applied) * sparse_normal.get(chunk_id, 0.0)
             for chunk_id in chunks
         }
+        weight = applied
+    trace = FusionTrace(
+        config.method, weight, None if rrf else config.dense_weight, config.rrf_k if rrf else None, legs,
+        dense, sparse, image, image_on, {"dense": dense_normal, "sparse": sparse_normal, "image": image_normal},
+    )
     order = {chunk_id: index for index, chunk_id in enumerate(chunks)}
     ranked = sorted(chunks, key=lambda chunk_id: (-fused[chunk_id], order[chunk_id]))
     return [
         FusedCandidate(
             chunks[chunk_id], _clamp(fused[chunk_id]), dense_raw.get(chunk_id), sparse_normal.get(chunk_id),
-            image_raw.get(chunk_id),
+            image_raw.get(chunk_id), trace,
         )
         for chunk_id in ranked
     ]

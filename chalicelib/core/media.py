@@ -22,9 +22,11 @@ from chalicelib.core.answer_sources import answer_files
 from chalicelib.core.clock import new_id, utc_now
 from chalicelib.core.conversation import Conversation, conversation_queries
 from chalicelib.core.errors import InvalidParameterError, NotFoundError
+from chalicelib.core.explain import Explanation, QueryExplanation
 from chalicelib.core.extractive_answer import ExtractiveAnswerer
 from chalicelib.core.file_fields import label_values, place_values
 from chalicelib.core.filters import AnyOf, Group, Like, Node, Range, all_of
+from chalicelib.core.fusion import FusionOverride, LegScore
 from chalicelib.core.indexing import Indexer, document_id, require_settled
 from chalicelib.core.media_files import (
     LABELS_FIELD,
@@ -37,7 +39,7 @@ from chalicelib.core.media_files import (
 )
 from chalicelib.core.ports.catalog import Binding, Catalog, Dataset, JobDocument, Project
 from chalicelib.core.ports.models import QueryRewriter
-from chalicelib.core.ports.search import DocumentRecord, DocumentStatus, RecallQuery, SearchBackend
+from chalicelib.core.ports.search import DocumentRecord, DocumentStatus, RecallQuery, ScoredChunk, SearchBackend
 from chalicelib.core.ports.sources import SourceError, is_sidecar
 from chalicelib.core.query_conditions import QueryConditions, Vocabulary
 from chalicelib.core.retrieval import RerankOptions, RetrievalQuery, RetrievedChunk, Retriever, require_same_model
@@ -253,6 +255,8 @@ class MediaService:
         *,
         recall_only: bool = False,
         smart_cluster_ids: Sequence[str] = (),
+        fusion: FusionOverride | None = None,
+        explain: bool = False,
     ) -> list[MediaFile]:
         """Files for the conversation, best first, each with its matching elements (ContextualRetrieval)."""
         require_same_model(f"dataset {dataset.name!r}", dataset.embedding_model, self._embedding_model)
@@ -260,7 +264,7 @@ class MediaService:
         query = RetrievalQuery(
             conversation.question, dense_top_k=RECALL_DEPTH, sparse_top_k=RECALL_DEPTH, top_n=RECALL_DEPTH,
             filters=_cluster_filter(smart_cluster_ids),
-            rerank=None if recall_only else RerankOptions(model_name=None),
+            rerank=None if recall_only else RerankOptions(model_name=None), fusion=fusion, explain=explain,
         )
         result = self._retriever.retrieve_many(dataset.collection, queries.texts, query, rerank_text=queries.focus)
         return self._files(dataset, result.chunks)
@@ -299,6 +303,8 @@ class MediaService:
         max_results: int = MAX_SEMANTIC_FILES,
         media_types: Sequence[str] = ("image",),
         now: datetime | None = None,
+        fusion: FusionOverride | None = None,
+        explain: bool = False,
     ) -> tuple[QueryConditions | None, list[MediaFile]]:
         """Files matching every condition of ``query`` (or like the file at ``source_uri``), best first.
 
@@ -308,7 +314,7 @@ class MediaService:
         limit = min(max_results, MAX_SEMANTIC_FILES)
         media_filter = AnyOf(MEDIA_TYPE_FIELD, tuple(media_types))
         if source_uri:
-            return None, self._similar_files(dataset, source_uri, media_filter, limit)
+            return None, self._similar_files(dataset, source_uri, media_filter, limit, explain=explain)
         require_same_model(f"dataset {dataset.name!r}", dataset.embedding_model, self._embedding_model)
         text = (query or "").strip()
         parse = self._query_parser or _local_parser()
@@ -316,7 +322,7 @@ class MediaService:
         filters = all_of(media_filter, *condition_filters(conditions))
         recall = RetrievalQuery(
             conditions.text or text, dense_top_k=RECALL_DEPTH, sparse_top_k=RECALL_DEPTH, top_n=RECALL_DEPTH,
-            filters=filters,
+            filters=filters, fusion=fusion, explain=explain,
         )
         result = self._retriever.retrieve(dataset.collection, recall)
         return conditions, self._files(dataset, result.chunks, limit)
@@ -342,9 +348,10 @@ class MediaService:
         return vocabulary
 
     def _similar_files(
-        self, dataset: Dataset, source_uri: str, media_filter: Node, limit: int
+        self, dataset: Dataset, source_uri: str, media_filter: Node, limit: int, *, explain: bool = False
     ) -> list[MediaFile]:
-        """Files closest to the indexed file at ``source_uri`` by its stored vector, the file itself left out."""
+        """Files closest to the indexed file at ``source_uri`` by its stored vector, the file itself left out. One
+        leg and no fusion: the score is the cosine (clamped to [0, 1]), which is what an explanation reports."""
         doc_id = document_id(source_uri)
         vector = self._backend.document_vector(dataset.collection, doc_id)
         if vector is None:
@@ -353,11 +360,18 @@ class MediaService:
             dataset.collection,
             RecallQuery("", vector, RECALL_DEPTH, 0, all_of(media_filter)),
         )
-        hits = [
-            RetrievedChunk(hit.chunk, max(0.0, min(1.0, hit.score)))
-            for hit in recalled.dense if hit.chunk.doc_id != doc_id
-        ]
+        hits: list[RetrievedChunk] = []
+        for rank, hit in enumerate(recalled.dense, start=1):  # the rank in the leg's list, the file's own included
+            if hit.chunk.doc_id != doc_id:
+                score = max(0.0, min(1.0, hit.score))
+                hits.append(RetrievedChunk(hit.chunk, score, _similarity_explanation(hit, rank, score) if explain else None))
         return self._files(dataset, hits, limit)
+
+
+def _similarity_explanation(hit: ScoredChunk, rank: int, score: float) -> Explanation:
+    """A search by one stored vector: the dense leg alone, its clamped cosine standing in for a normalised score."""
+    dense = LegScore(hit.score, score, rank)
+    return Explanation(score, score, (QueryExplanation("", dense, None, None, None, score),), None, ())
 
 
 def _cluster_filter(smart_cluster_ids: Sequence[str]) -> Group | None:

@@ -2,7 +2,7 @@
 
     [rewrite from history] → embed (query text; query images when the knowledge base has an image index)
     → dense + sparse [+ image] recall (filters inside each leg) → fuse → [rerank]
-    → drop scores at or below the threshold → top N
+    → drop scores at or below the threshold → top N [→ explain]
 
 Backends only recall; everything after recall happens here, the same for every backend.
 """
@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from chalicelib.core.errors import InternalError
+from chalicelib.core.explain import Explanation, Recall, RerankRun, explain
 from chalicelib.core.filters import Group
-from chalicelib.core.fusion import FusedCandidate, FusionConfig, fuse
+from chalicelib.core.fusion import FusedCandidate, FusionConfig, FusionOverride, fuse
 from chalicelib.core.images import ImageQueryEmbedder
 from chalicelib.core.ports.models import (
     ChatMessage,
@@ -53,12 +54,15 @@ class RetrievalQuery:
     # Image references (S3 URIs or URLs) searched against the image index; DenseSimilarityTopK bounds that leg too.
     # Callers pass them only for a collection that has an image index (the documented behaviour otherwise: ignored).
     images: Sequence[str] = ()
+    fusion: FusionOverride | None = None  # this request's fusion settings over the stage's (the Fusion extension)
+    explain: bool = False  # attach an Explanation to every chunk returned (the Explain extension)
 
 
 @dataclass(frozen=True, slots=True)
 class RetrievedChunk:
     chunk: StoredChunk
     score: float  # in [0, 1], higher is better: the rerank score when reranking ran, else the fused score
+    explanation: Explanation | None = None  # with RetrievalQuery.explain
 
 
 @dataclass(slots=True)
@@ -95,7 +99,11 @@ class Retriever:
             with _timed(timings, "rewrite"):
                 text = self._rewriter.rewrite(query.history, query.text)
         candidates = self.candidates(collection, text, query, timings, image_vectors=image_vectors)
-        result = RetrievalResult(self.finish(reranker, query, text, candidates, timings), text, timings)
+        recalls = [Recall(text, candidates[0].trace if candidates else None)]
+        per_text = [{c.chunk.chunk_id: c.score for c in candidates}] if query.explain else []
+        result = RetrievalResult(
+            self.finish(reranker, query, text, candidates, timings, recalls=recalls, per_text=per_text), text, timings
+        )
         record_stage_timings(timings)  # per-stage latency metrics of the request in progress (no-op outside one)
         return result
 
@@ -115,17 +123,24 @@ class Retriever:
         reranker = self._reranker(query, default_reranker)
         merged: dict[str, FusedCandidate] = {}
         totals: dict[str, float] = {}
+        recalls: list[Recall] = []
+        per_text: list[dict[str, float]] = []
         for position, text in enumerate(texts):
             leg_timings: dict[str, float] = {}
-            for candidate in self.candidates(collection, text, query, leg_timings):
+            found = self.candidates(collection, text, query, leg_timings)
+            for candidate in found:
                 chunk_id = candidate.chunk.chunk_id
                 merged.setdefault(chunk_id, candidate)
                 totals[chunk_id] = totals.get(chunk_id, 0.0) + candidate.score
+            recalls.append(Recall(text, found[0].trace if found else None))
+            if query.explain:
+                per_text.append({c.chunk.chunk_id: c.score for c in found})
             timings.update({f"{stage}_{position}": value for stage, value in leg_timings.items()})
         order = {chunk_id: index for index, chunk_id in enumerate(merged)}
         ranked = sorted(merged, key=lambda chunk_id: (-totals[chunk_id], order[chunk_id]))
         candidates = [replace(merged[chunk_id], score=totals[chunk_id] / len(texts)) for chunk_id in ranked]
-        result = RetrievalResult(self.finish(reranker, query, rerank_text, candidates, timings), rerank_text, timings)
+        chunks = self.finish(reranker, query, rerank_text, candidates, timings, recalls=recalls, per_text=per_text)
+        result = RetrievalResult(chunks, rerank_text, timings)
         record_stage_timings(timings)
         return result
 
@@ -158,9 +173,10 @@ class Retriever:
         )
         with _timed(timings, "recall"):
             recalled = self._backend.recall(collection, recall_query)
+        fusion = self._fusion if query.fusion is None else query.fusion.applied_to(self._fusion)
         with _timed(timings, "fuse"):
             return fuse(
-                recalled.dense, recalled.sparse, self._fusion,
+                recalled.dense, recalled.sparse, fusion,
                 dense_on=dense_top_k > 0, sparse_on=sparse_top_k > 0, image=recalled.image,
             )
 
@@ -171,16 +187,31 @@ class Retriever:
         text: str,
         candidates: Sequence[FusedCandidate],
         timings: dict[str, float],
+        *,
+        recalls: Sequence[Recall] = (),
+        per_text: Sequence[dict[str, float]] = (),
     ) -> list[RetrievedChunk]:
         """Rerank (when asked, and when there is a text to rerank against), drop scores at or below the threshold,
-        keep the top N."""
+        keep the top N; with ``query.explain``, explain each one kept from ``recalls`` (each query text's fusion) and
+        ``per_text`` (each text's fused score per chunk id)."""
+        rerun: RerankRun | None = None
         if reranker is None or query.rerank is None or not text.strip():
-            return [RetrievedChunk(c.chunk, c.score) for c in candidates[: query.top_n]]
-        with _timed(timings, "rerank"):
-            ranked = self._rerank(reranker, query.rerank, text, candidates)
-        threshold = query.rerank.min_score
-        kept = [item for item in ranked if threshold is None or item.score > threshold]
-        return kept[: query.top_n]
+            kept = [RetrievedChunk(c.chunk, c.score) for c in candidates[: query.top_n]]
+        else:
+            with _timed(timings, "rerank"):
+                ranked, reordered = self._rerank(reranker, query.rerank, text, candidates)
+            threshold = query.rerank.min_score
+            kept = [item for item in ranked if threshold is None or item.score > threshold][: query.top_n]
+            head = [(item.chunk.chunk_id, item.score) for item in ranked[:reordered]]
+            rerun = RerankRun(reranker.name, query.rerank.mode.value, reranker.depth, head)
+        if not query.explain:
+            return kept
+        return [
+            replace(item, explanation=explain(
+                item.chunk, item.score, recalls, [scores.get(item.chunk.chunk_id) for scores in per_text], rerun
+            ))
+            for item in kept
+        ]
 
     def _reranker(self, query: RetrievalQuery, default_reranker: str | None) -> Reranker | None:
         return self._rerankers.get(query.rerank.model_name or default_reranker) if query.rerank is not None else None
@@ -198,9 +229,10 @@ class Retriever:
 
     def _rerank(
         self, reranker: Reranker, options: RerankOptions, text: str, candidates: Sequence[FusedCandidate]
-    ) -> list[RetrievedChunk]:
+    ) -> tuple[list[RetrievedChunk], int]:
+        """The candidates reranked, and how many of them (the head, first) the reranker scored."""
         if not candidates:
-            return []
+            return [], 0
         depth = reranker.depth
         head, tail = (candidates, ()) if depth is None else (candidates[:depth], candidates[depth:])
         request = RerankRequest(text, options.mode, options.instruction)
@@ -220,7 +252,7 @@ class Retriever:
         # Below the reordered head, in fused order; a tail score never exceeds the head's lowest, so the list stays
         # sorted by score (and RerankMinScore cuts it at one place).
         floor = ranked[-1].score
-        return ranked + [RetrievedChunk(c.chunk, min(c.score, floor)) for c in tail]
+        return ranked + [RetrievedChunk(c.chunk, min(c.score, floor)) for c in tail], len(ranked)
 
 
 def rerank_text(chunk: StoredChunk) -> str:

@@ -87,6 +87,24 @@ def content_terms(text: str) -> set[str]:
     return terms
 
 
+def content_term_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, term)`` for every occurrence of a content term in ``text`` (the terms of ``content_terms``), in
+    order, as code-point offsets: what a caller highlights. CJK bigrams overlap, as they are indexed."""
+    position = 0
+    for cjk, segment in split_scripts(text):
+        if cjk:
+            if len(segment) == 1:
+                yield position, position + 1, segment
+            for offset in range(len(segment) - 1):
+                yield position + offset, position + offset + 2, segment[offset : offset + 2]
+        else:
+            for match in _WORD.finditer(segment):
+                word = match.group().lower()
+                if word not in ENGLISH_STOPWORDS:
+                    yield position + match.start(), position + match.end(), _stem(word)
+        position += len(segment)
+
+
 @functools.lru_cache(maxsize=1 << 16)  # a corpus repeats its words; stemming each once keeps reranking cheap
 def _stem(word: str) -> str:
     """A deliberately light stemmer: strip common English inflections so "vaccines" meets "vaccine"."""
