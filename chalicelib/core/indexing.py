@@ -32,6 +32,7 @@ from chalicelib.core.ports.catalog import JobDocument, KnowledgeBase
 from chalicelib.core.ports.models import Embedder, ImageEmbedder
 from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, SearchBackend
 from chalicelib.core.ports.sources import ObjectSource, SourceError, SourceMissing, SourceObject, SourceUnavailable
+from chalicelib.core.telemetry import record_indexed_document
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class Indexer:
                 prepared = self._prepare(collection, item, strategy)
                 if isinstance(prepared, JobDocument):  # nothing to write: indexed already, or a read lost nothing
                     outcomes[doc_id] = prepared
+                    record_indexed_document(doc_id, prepared.status, 0)
                 else:
                     yield prepared
 
@@ -297,6 +299,7 @@ class Indexer:
             written.append((_with_count(record, len(chunk_records)), chunk_records))
         self._backend.upsert_documents(collection, written)
         for record, _ in written:
+            record_indexed_document(record.doc_id, record.status.value, record.chunk_count)
             if record.status is DocumentStatus.FAILED:
                 logger.warning("document failed to index", extra={"doc_id": record.doc_id, "reason": record.reason})
         return [replace(_outcome(record), settled=item.settled) for item, (record, _) in zip(batch, written)]

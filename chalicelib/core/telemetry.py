@@ -2,7 +2,8 @@
 
 ``chalicelib.observability`` opens a sink for each request it scopes (``stage_timings_to``); the retrieval pipeline
 reports its per-stage milliseconds with ``record_stage_timings``. Outside a scope (benchmarks, scripts) the report
-goes nowhere. Standard library only: the core stays free of powertools and of the adapters.
+goes nowhere. Likewise the indexer reports each document it settles (``record_indexed_document``) to a sink an
+in-process caller opens around its request (``indexed_documents_to``: the ``sift`` CLI's progress bar). Standard library only: the core stays free of powertools and of the adapters.
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from contextvars import ContextVar
 StageTimingsSink = Callable[[Mapping[str, float]], None]
 
 _stage_timings: ContextVar[StageTimingsSink | None] = ContextVar("sift_stage_timings", default=None)
+
+# (document id, DocumentStatus value, chunks written): a document indexing settled in this context.
+IndexedDocumentSink = Callable[[str, str, int], None]
+
+_indexed_documents: ContextVar[IndexedDocumentSink | None] = ContextVar("sift_indexed_documents", default=None)
 
 
 @contextmanager
@@ -31,3 +37,22 @@ def record_stage_timings(timings: Mapping[str, float]) -> None:
     sink = _stage_timings.get()
     if sink is not None:
         sink(timings)
+
+
+@contextmanager
+def indexed_documents_to(sink: IndexedDocumentSink) -> Iterator[None]:
+    """Send each document the indexer settles in this context (this thread: an in-process job) to ``sink``."""
+    token = _indexed_documents.set(sink)
+    try:
+        yield
+    finally:
+        _indexed_documents.reset(token)
+
+
+def record_indexed_document(doc_id: str, status: str, chunks: int) -> None:
+    """Report a document's outcome (``chunks``: how many were written, 0 when nothing was) to the sink in scope, if
+    any. A document indexed twice in one context (it changed meanwhile, or a reindex builds a second version) is
+    reported twice."""
+    sink = _indexed_documents.get()
+    if sink is not None:
+        sink(doc_id, status, chunks)
