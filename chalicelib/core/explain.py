@@ -88,14 +88,16 @@ def explain(
     recalls: Sequence[Recall],
     query_fused: Sequence[float | None],
     rerank: RerankRun | None,
+    terms: frozenset[str],
 ) -> Explanation:
     """The explanation of ``chunk``, reported with ``score``. ``query_fused[i]`` is its fused score under
-    ``recalls[i]`` (None: that recall did not find it); the fused score is their mean."""
+    ``recalls[i]`` (None: that recall did not find it); the fused score is their mean. ``terms``: the query terms
+    to find in its text (``query_terms``, once per request)."""
     queries = tuple(_query(recall, chunk.chunk_id, fused) for recall, fused in zip(recalls, query_fused, strict=True))
     fused_score = sum(query.fused_score for query in queries) / len(queries) if queries else 0.0
     return Explanation(
         score, fused_score, queries, _rerank_explanation(rerank, chunk.chunk_id),
-        term_matches((recall.text for recall in recalls), chunk.text),
+        term_matches(terms, chunk.text),
     )
 
 
@@ -122,11 +124,13 @@ def _rerank_explanation(rerank: RerankRun | None, chunk_id: str) -> RerankExplan
     return RerankExplanation(rerank.model, rerank.mode, None, None, rerank.depth, floor)
 
 
-def term_matches(query_texts: Iterable[str], text: str) -> tuple[TermMatch, ...]:
-    """Where the content terms of the query texts occur in ``text``, in order (the terms the local reranker counts)."""
-    wanted: set[str] = set()
-    for query_text in query_texts:
-        wanted |= content_terms(query_text)
-    if not wanted:
+def query_terms(query_texts: Iterable[str]) -> frozenset[str]:
+    """The content terms of the query texts (the terms the local reranker counts)."""
+    return frozenset().union(*(content_terms(text) for text in query_texts))
+
+
+def term_matches(terms: frozenset[str], text: str) -> tuple[TermMatch, ...]:
+    """Where ``terms`` occur in ``text``, in order."""
+    if not terms:
         return ()
-    return tuple(TermMatch(term, start, end) for start, end, term in content_term_spans(text) if term in wanted)
+    return tuple(TermMatch(term, start, end) for start, end, term in content_term_spans(text) if term in terms)

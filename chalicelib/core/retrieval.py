@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from chalicelib.core.errors import InternalError
-from chalicelib.core.explain import Explanation, Recall, RerankRun, explain
+from chalicelib.core.explain import Explanation, Recall, RerankRun, explain, query_terms
 from chalicelib.core.filters import Group
 from chalicelib.core.fusion import FusedCandidate, FusionConfig, FusionOverride, fuse
 from chalicelib.core.images import ImageQueryEmbedder
@@ -206,9 +206,10 @@ class Retriever:
             rerun = RerankRun(reranker.name, query.rerank.mode.value, reranker.depth, head)
         if not query.explain:
             return kept
+        terms = query_terms(recall.text for recall in recalls)
         return [
             replace(item, explanation=explain(
-                item.chunk, item.score, recalls, [scores.get(item.chunk.chunk_id) for scores in per_text], rerun
+                item.chunk, item.score, recalls, [scores.get(item.chunk.chunk_id) for scores in per_text], rerun, terms
             ))
             for item in kept
         ]

@@ -106,3 +106,16 @@ def test_quality_drops_a_retrieved_document_whose_id_is_the_querys_as_beir_does(
 
     assert dropped == 1.0  # the relevant document ranks first once the query's own copy is gone
     assert kept < 1.0
+
+
+def test_explain_checks_every_node_and_times_both_requests(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import explain
+
+    monkeypatch.setattr(bench.quality, "CACHE", tmp_path / "cache")
+    assert explain.main(["--dataset", str(dataset), "--embedder", "hashing"]) == 0
+    report = last_json(capsys.readouterr().out)
+    assert report["queries"] == len(QUERIES) and report["nodes"] >= len(QUERIES)
+    assert report["nodes_that_do_not_add_up"] == 0 and report["examples"] == []
+    assert set(report["retrieve"]) == set(report["retrieve_explain"]) == {"p50_ms", "p95_ms"}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from chalicelib.core.errors import InvalidParameterError
-from chalicelib.core.explain import Recall, term_matches
+from chalicelib.core.explain import Recall, query_terms, term_matches
 from chalicelib.core.fusion import FusionConfig, FusionMethod, FusionOverride, LegScore, fuse
 from chalicelib.core.ports.models import RerankCandidate, RerankRequest
 from chalicelib.core.ports.search import RecallQuery, RecallResult, ScoredChunk, StoredChunk
@@ -98,9 +98,9 @@ def test_spans_are_code_point_offsets_of_the_analysed_terms() -> None:
 
 def test_matches_are_only_the_query_terms() -> None:
     text = "The warranty on tents lasts five years; 帐篷保修五年。"
-    matches = term_matches(["tent warranty", "帐篷保修"], text)
+    matches = term_matches(query_terms(["tent warranty", "帐篷保修"]), text)
     assert [text[m.start:m.end] for m in matches] == ["warranty", "tents", "帐篷", "篷保", "保修"]
-    assert term_matches(["the of"], text) == ()
+    assert term_matches(query_terms(["the of"]), text) == ()
 
 
 # --- explanations through the retriever -----------------------------------------------------------------------------
