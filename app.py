@@ -158,6 +158,22 @@ def upload(WorkspaceId: str, LeaseId: str) -> Response:
                                    request_id=(request.context or {}).get("requestId")))
 
 
+@app.route("/openapi.json", methods=["GET"], content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)
+def openapi_document() -> Response:
+    """The OpenAPI 3.1 document of this API (chalicelib/api/openapi.py, also docs/openapi.json): on by default on the
+    local stage only (SIFT_OPENAPI); off, it answers as an unknown path does."""
+    from chalicelib.api import openapi
+
+    request = app.current_request
+    assert request is not None
+    if not openapi.enabled():
+        return _respond(refuse_route(method=request.method, path="/openapi.json", allowed=(),
+                                     request_id=(request.context or {}).get("requestId"),
+                                     host=request.headers.get("host", "")))
+    return Response(body=openapi.document_json(), status_code=200,
+                    headers={"Content-Type": "application/json; charset=utf-8"})
+
+
 def _refusal(name: str, allowed: tuple[str, ...]) -> Any:
     """A view for the requests no operation takes (see ``refuse_route``): 405 with ``Allow``, or 404."""
     def view(**_path_params: str) -> Response:

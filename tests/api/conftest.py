@@ -31,6 +31,17 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
+from tests.api import openapi_check
+from tests.api.openapi_check import (  # noqa: F401 - hooks: every response is checked against docs/openapi.json
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_runtest_teardown,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+
+openapi_check.install()
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JSON_HEADERS = {"Content-Type": "application/json"}
 WS = "ws_test"
