@@ -77,13 +77,17 @@ def split_sentences(text: str) -> list[str]:
 
 
 def content_terms(text: str) -> set[str]:
-    """Distinct content terms: suffix-stripped English words without stop words, and CJK bigrams."""
+    """Distinct content terms: suffix-stripped English words without stop words, and CJK bigrams.
+
+    The local reranker runs this over every candidate of every request, so each word is lower-cased and stemmed once
+    per text, not once per occurrence."""
     terms: set[str] = set()
     for cjk, segment in split_scripts(text):
         if cjk:
             terms.update(cjk_bigrams(segment))
         else:
-            terms.update(_stem(word) for word in set(words(segment)) - ENGLISH_STOPWORDS)
+            distinct = {word.lower() for word in set(_WORD.findall(segment))}
+            terms.update(map(_stem, distinct - ENGLISH_STOPWORDS))
     return terms
 
 
