@@ -158,6 +158,33 @@ def upload(WorkspaceId: str, LeaseId: str) -> Response:
                                    request_id=(request.context or {}).get("requestId")))
 
 
+@app.route("/playground", methods=["GET"], content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)
+def playground_page() -> Response:
+    """The retrieval playground, a static page calling this API (chalicelib/playground): on by default on the local
+    stage only (SIFT_PLAYGROUND); off, it answers as an unknown path does."""
+    return _playground("index.html", "/playground")
+
+
+@app.route("/playground/{Asset}", methods=["GET"], content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)
+def playground_asset(Asset: str) -> Response:
+    """The playground's stylesheet and script (only its own files; any other name is a 404)."""
+    return _playground(Asset, f"/playground/{Asset}")
+
+
+def _playground(name: str, path: str) -> Response:
+    from chalicelib import playground
+
+    request = app.current_request
+    assert request is not None
+    found = playground.asset(name) if playground.enabled() else None
+    if found is None:
+        return _respond(refuse_route(method=request.method, path=path, allowed=(),
+                                     request_id=(request.context or {}).get("requestId"),
+                                     host=request.headers.get("host", "")))
+    body, content_type = found
+    return Response(body=body, status_code=200, headers={"Content-Type": content_type, **playground.HEADERS})
+
+
 @app.route("/openapi.json", methods=["GET"], content_types=_CONTENT_TYPES, authorizer=AUTHORIZER)
 def openapi_document() -> Response:
     """The OpenAPI 3.1 document of this API (chalicelib/api/openapi.py, also docs/openapi.json): on by default on the

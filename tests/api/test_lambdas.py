@@ -53,6 +53,8 @@ def test_every_operation_has_a_lambda_and_a_route() -> None:
         "/sift-uploads/{WorkspaceId}/{LeaseId}",  # where the local stage's upload leases point
         "/openapi.json",  # the OpenAPI document (off on AWS stages unless SIFT_OPENAPI)
     } | {
+        "/playground", "/playground/{Asset}",  # the retrieval playground (off on AWS stages unless SIFT_PLAYGROUND)
+    } | {
         # the local stage's catch-alls: unknown paths answer 404 in the envelope (not registered on AWS stages)
         "/" + "/".join(f"{{z{level}}}" for level in range(depth)) for depth in range(1, 9)
     }
