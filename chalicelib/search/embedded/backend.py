@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -24,18 +25,21 @@ from chalicelib.core.ports.search import (
     RecallQuery,
     RecallResult,
     ScoredChunk,
+    StoredChunk,
 )
-from chalicelib.search.embedded.dense import DenseMatrix
+from chalicelib.search.embedded.dense import DenseMatrix, serve_on_one_blas_thread
 from chalicelib.search.embedded.locks import CollectionLock
 from chalicelib.search.embedded.sparse import SparseIndex
 from chalicelib.search.embedded.store import SqliteStore
+from chalicelib.search.embedded.texts import ChunkTexts
 
 
 @dataclass(slots=True)
 class _DenseSnapshot:
     generation: int
-    matrix: DenseMatrix
+    matrix: DenseMatrix  # rows in ascending key order
     metadata: list[dict[str, Any]]
+    identities: list[tuple[str, str, int]]  # per row: chunk id, document id, position
     image_matrix: DenseMatrix  # the image index: only the chunks with an image vector
     image_rows: np.ndarray  # for each image-matrix row, its row in ``matrix`` / ``metadata`` (to apply filter masks)
 
@@ -44,8 +48,10 @@ class EmbeddedBackend:
     """``SearchBackend`` on one directory: ``sift.db`` plus ``tantivy/<collection>/``."""
 
     def __init__(self, directory: Path) -> None:
+        serve_on_one_blas_thread()
         self._directory = directory
         self._store = SqliteStore(directory / "sift.db")
+        self._texts = ChunkTexts(self._store.texts_by_key)
         self._sparse: dict[str, SparseIndex] = {}
         self._dense: dict[str, _DenseSnapshot] = {}
         self._locks: dict[str, CollectionLock] = {}
@@ -127,12 +133,30 @@ class EmbeddedBackend:
             sparse_hits = self._synced_sparse(collection).search(query.text, query.sparse_top_k, allowed)
         image_hits = _image_search(dense_snapshot, query, mask)
         keys = {key for key, _ in dense_hits} | {key for key, _ in sparse_hits} | {key for key, _ in image_hits}
-        chunks = self._store.chunks_by_key(list(keys))
+        chunks = self._stored_chunks(collection, dense_snapshot, list(keys))
         return RecallResult(
             dense=[ScoredChunk(chunks[key], score) for key, score in dense_hits if key in chunks],
             sparse=[ScoredChunk(chunks[key], score) for key, score in sparse_hits if key in chunks],
             image=[ScoredChunk(chunks[key], score) for key, score in image_hits if key in chunks],
         )
+
+    def _stored_chunks(self, collection: str, snapshot: _DenseSnapshot, keys: list[int]) -> dict[int, StoredChunk]:
+        """The hits as chunks: ids, position and metadata from the snapshot, texts from the text cache. A key the
+        snapshot or SQLite no longer has (written away by another process since) is left out, as is its hit."""
+        if not keys:
+            return {}
+        texts = self._texts.get(collection, snapshot.generation, keys)
+        row_keys = snapshot.matrix.keys
+        rows = np.searchsorted(row_keys, keys)
+        chunks: dict[int, StoredChunk] = {}
+        for key, row in zip(keys, rows.tolist(), strict=True):
+            text = texts.get(key)
+            if text is None or row >= len(row_keys) or row_keys[row] != key:
+                continue
+            chunk_id, doc_id, position = snapshot.identities[row]
+            # Read-only: the snapshot's metadata is shared by every request until the collection changes.
+            chunks[key] = StoredChunk(chunk_id, doc_id, position, text, MappingProxyType(snapshot.metadata[row]))
+        return chunks
 
     # derived indexes ---------------------------------------------------------------------------------------------
 
@@ -149,6 +173,7 @@ class EmbeddedBackend:
                 generation,
                 DenseMatrix.build([row.key for row in rows], [row.vector for row in rows], dimension),
                 [row.metadata for row in rows],
+                [(row.chunk_id, row.doc_id, row.position) for row in rows],
                 DenseMatrix.build(
                     [rows[index].key for index in image_rows],
                     [rows[index].image_vector for index in image_rows],  # type: ignore[misc]

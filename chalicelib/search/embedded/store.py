@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus, StoredChunk
+from chalicelib.core.ports.search import ChunkRecord, DocumentRecord, DocumentStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -66,9 +66,13 @@ INSERT OR IGNORE INTO counters VALUES ('generation', 0);
 
 @dataclass(frozen=True, slots=True)
 class ChunkRow:
-    """A chunk as the derived indexes need it: its integer key, the text to analyse, its vectors and metadata."""
+    """A chunk as the derived indexes need it: its integer key and identity, the text to analyse, its vectors and
+    metadata."""
 
     key: int
+    chunk_id: str
+    doc_id: str
+    position: int
     search_text: str
     vector: np.ndarray
     metadata: dict[str, Any]
@@ -215,15 +219,16 @@ class SqliteStore:
         with self._lock:
             generation = self.generation(collection)
             rows = self._connection.execute(
-                "SELECT id, search_text, vector, metadata, image_vector FROM chunks WHERE collection = ? ORDER BY id",
+                "SELECT id, chunk_id, doc_id, position, search_text, vector, metadata, image_vector FROM chunks"
+                " WHERE collection = ? ORDER BY id",
                 (collection,),
             ).fetchall()
         return generation, [
             ChunkRow(
-                key, text, np.frombuffer(blob, dtype=np.float32), json.loads(metadata),
+                key, chunk_id, doc_id, position, text, np.frombuffer(blob, dtype=np.float32), json.loads(metadata),
                 None if image_blob is None else np.frombuffer(image_blob, dtype=np.float32),
             )
-            for key, text, blob, metadata, image_blob in rows
+            for key, chunk_id, doc_id, position, text, blob, metadata, image_blob in rows
         ]
 
     def text_rows(self, collection: str, doc_ids: Sequence[str] | None = None) -> tuple[int, list[tuple[int, str, str]]]:
@@ -238,18 +243,12 @@ class SqliteStore:
             rows = self._connection.execute(sql + " ORDER BY id", parameters).fetchall()
         return generation, rows
 
-    def chunks_by_key(self, keys: Sequence[int]) -> dict[int, StoredChunk]:
+    def texts_by_key(self, keys: Sequence[int]) -> dict[int, str]:
+        """The text of each chunk key that still exists."""
         if not keys:
             return {}
         placeholders = ",".join("?" * len(keys))
-        rows = self._query(
-            f"SELECT id, chunk_id, doc_id, position, text, metadata FROM chunks WHERE id IN ({placeholders})",
-            list(keys),
-        )
-        return {
-            key: StoredChunk(chunk_id, doc_id, position, text, json.loads(metadata))
-            for key, chunk_id, doc_id, position, text, metadata in rows
-        }
+        return dict(self._query(f"SELECT id, text FROM chunks WHERE id IN ({placeholders})", list(keys)))
 
 
 def _next_generation(db: sqlite3.Connection) -> int:
