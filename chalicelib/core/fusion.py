@@ -159,9 +159,9 @@ def fuse(
         if config.method is FusionMethod.CONFIDENCE and similarity_on and sparse_on:
             similarity = max(_confidence(dense_normal), _confidence(image_normal))
             applied = _confident_weight(config.dense_weight, similarity, _confidence(sparse_normal))
+        similar = _better_of(dense_normal, image_normal) if image_on else dense_normal
         fused = {
-            chunk_id: applied * max(dense_normal.get(chunk_id, 0.0), image_normal.get(chunk_id, 0.0))
-            + (1.0 - applied) * sparse_normal.get(chunk_id, 0.0)
+            chunk_id: applied * similar.get(chunk_id, 0.0) + (1.0 - applied) * sparse_normal.get(chunk_id, 0.0)
             for chunk_id in chunks
         }
         weight = applied
@@ -169,8 +169,8 @@ def fuse(
         config.method, weight, None if rrf else config.dense_weight, config.rrf_k if rrf else None, legs,
         dense, sparse, image, image_on, {"dense": dense_normal, "sparse": sparse_normal, "image": image_normal},
     )
-    order = {chunk_id: index for index, chunk_id in enumerate(chunks)}
-    ranked = sorted(chunks, key=lambda chunk_id: (-fused[chunk_id], order[chunk_id]))
+    # Stable, so equal scores keep the order the chunks were first seen in (``reverse`` keeps stability).
+    ranked = sorted(chunks, key=fused.__getitem__, reverse=True)
     return [
         FusedCandidate(
             chunks[chunk_id], _clamp(fused[chunk_id]), dense_raw.get(chunk_id), sparse_normal.get(chunk_id),
@@ -178,6 +178,15 @@ def fuse(
         )
         for chunk_id in ranked
     ]
+
+
+def _better_of(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    """Per chunk, the higher of two legs' normalised scores (the text-vector and image-vector similarity legs)."""
+    better = dict(first)
+    for chunk_id, score in second.items():
+        if score > better.get(chunk_id, 0.0):
+            better[chunk_id] = score
+    return better
 
 
 def _minmax(hits: Sequence[ScoredChunk]) -> dict[str, float]:
@@ -219,4 +228,5 @@ def _rrf(ranked_lists: Sequence[Sequence[ScoredChunk]], k: int, legs: int) -> di
 
 
 def _clamp(value: float) -> float:
-    return min(1.0, max(0.0, value))
+    # The scores are within [0, 1] but for float rounding; comparing first is cheaper than min(max()) per candidate.
+    return value if 0.0 <= value <= 1.0 else min(1.0, max(0.0, value))

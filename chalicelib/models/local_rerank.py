@@ -25,6 +25,7 @@ of ``RerankInstruct`` to the terms a candidate is rewarded for covering.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ class LocalReranker:
         if request.mode is RerankMode.CUSTOM and request.instruction:
             wanted |= content_terms(request.instruction)
         dense = _normalised_dense(candidates)
-        coverage = _weighted_coverage(wanted, [content_terms(candidate.text) for candidate in candidates])
+        coverage = _weighted_coverage(wanted, [candidate_terms(candidate.text) for candidate in candidates])
         total = 1.0 + weights.dense + weights.coverage
         return [
             min(1.0, max(0.0, (candidate.fused_score + weights.dense * closeness + weights.coverage * covered) / total))
@@ -103,13 +104,21 @@ def _normalised_dense(candidates: Sequence[RerankCandidate]) -> list[float]:
     ]
 
 
-def _weighted_coverage(wanted: set[str], candidate_terms: Sequence[set[str]]) -> list[float]:
+@functools.lru_cache(maxsize=8192)
+def candidate_terms(text: str) -> frozenset[str]:
+    """A candidate's content terms, kept for the 8,192 chunks reranked most recently (SciFact has 8,700; ~6 KB each,
+    the stems shared): popular chunks come back request after request, and analysing one is the reranker's largest
+    cost (~0.1 ms per 1,200 characters)."""
+    return frozenset(content_terms(text))
+
+
+def _weighted_coverage(wanted: set[str], per_candidate: Sequence[frozenset[str]]) -> list[float]:
     """The share of ``wanted`` each candidate covers, each term weighted by its rarity among the candidates."""
     if not wanted:
-        return [0.0] * len(candidate_terms)
-    count = len(candidate_terms)
+        return [0.0] * len(per_candidate)
+    count = len(per_candidate)
     weight = {
-        term: math.log(1.0 + count / (1.0 + sum(1 for terms in candidate_terms if term in terms))) for term in wanted
+        term: math.log(1.0 + count / (1.0 + sum(1 for terms in per_candidate if term in terms))) for term in wanted
     }
     total = sum(weight.values())
-    return [sum(weight[term] for term in wanted & terms) / total for terms in candidate_terms]
+    return [sum(weight[term] for term in wanted & terms) / total for terms in per_candidate]
