@@ -122,26 +122,33 @@ def indexing_throughput(dataset: Dataset, sample: int, cached_embeddings: Path |
 
 
 _IMPORT_PROBE = (
-    "import sys, time; started = time.perf_counter(); import app; elapsed = time.perf_counter() - started; "
+    "import sys, time; started = time.perf_counter(); import {modules}; elapsed = time.perf_counter() - started; "
     "print(elapsed * 1000, 'torch' in sys.modules, 'sentence_transformers' in sys.modules, 'numpy' in sys.modules)"
 )
+COLD_IMPORT_RUNS = 7
 
 
 def cold_import() -> dict[str, Any]:
-    """Median of five fresh interpreters importing ``app`` as a Lambda would (no model, no service built)."""
-    runs = []
-    for _ in range(5):
-        output = subprocess.run(
-            [sys.executable, "-c", _IMPORT_PROBE], capture_output=True, text=True, check=True,
-            env={"PATH": "/usr/bin:/bin", "SIFT_STAGE": "dev"},
-        ).stdout.split()
-        runs.append(output)
+    """Median of seven fresh interpreters importing ``app`` as a Lambda would (no model, no service built), beside
+    the same for ``boto3, pydantic`` alone — what any Python Lambda of this kind pays — and their ratio."""
+    app_runs = [_import_probe("app") for _ in range(COLD_IMPORT_RUNS)]
+    baseline = statistics.median(float(_import_probe("boto3, pydantic")[0]) for _ in range(COLD_IMPORT_RUNS))
+    app_ms = statistics.median(float(run[0]) for run in app_runs)
     return {
-        "ms": round(statistics.median(float(run[0]) for run in runs), 1),
-        "loads_torch": runs[0][1] == "True",
-        "loads_sentence_transformers": runs[0][2] == "True",
-        "loads_numpy": runs[0][3] == "True",
+        "ms": round(app_ms, 1),
+        "boto3_pydantic_ms": round(baseline, 1),
+        "ratio": round(app_ms / baseline, 2),
+        "loads_torch": app_runs[0][1] == "True",
+        "loads_sentence_transformers": app_runs[0][2] == "True",
+        "loads_numpy": app_runs[0][3] == "True",
     }
+
+
+def _import_probe(modules: str) -> list[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE.format(modules=modules)], capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "SIFT_STAGE": "dev"}, cwd=ROOT,
+    ).stdout.split()
 
 
 SECTIONS = ("retrieve", "indexing", "cold_import", "embedding")
@@ -403,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_import"] = imports
         lines.append(f"{'cold import of app (ms)':<48} {imports['ms']:>8.1f}  torch={imports['loads_torch']} "
                      f"sentence_transformers={imports['loads_sentence_transformers']}")
+        lines.append(f"{'cold import of boto3, pydantic (ms)':<48} {imports['boto3_pydantic_ms']:>8.1f}  "
+                     f"ratio {imports['ratio']:.2f}")
     if "embedding" in sections:
         embedding = embedding_section(args.dataset, args.embedding_chunks, args.embedding_queries)
         results["embedding"] = embedding

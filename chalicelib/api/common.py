@@ -31,6 +31,9 @@ class RequestModel(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
+        # Each model's validator is built when it first validates, not at import: a Lambda serves one operation, and
+        # building every family's ~100 validators was most of ``import app`` (README, Benchmarks: cold import).
+        defer_build=True,
     )
 
 

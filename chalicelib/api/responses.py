@@ -20,7 +20,8 @@ from pydantic.alias_generators import to_pascal
 class Shape(BaseModel):
     """A response structure: PascalCase wire names, nothing undeclared."""
 
-    model_config = ConfigDict(alias_generator=AliasGenerator(validation_alias=to_pascal), extra="forbid")
+    model_config = ConfigDict(alias_generator=AliasGenerator(validation_alias=to_pascal), extra="forbid",
+                              defer_build=True)  # built on first use, as the request models (api/common.py)
 
 
 class OpenShape(Shape):
