@@ -34,6 +34,19 @@ def test_package_is_small_and_holds_no_local_stage_code_or_weights(package: Path
     assert {"pydantic", "pypdf", "opensearchpy"} <= top_level
 
 
+def test_the_bundled_sdk_is_the_pinned_one(package: Path) -> None:
+    """boto3 and botocore in the package are the versions requirements.txt pins (the ones the tests ran with)."""
+    pins = dict(
+        line.split("#")[0].strip().split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line.split("#")[0]
+    )
+    distributions = {name.split("/")[0] for name in zipfile.ZipFile(package / "deployment.zip").namelist()}
+    bundled = dict(
+        name.removesuffix(".dist-info").rsplit("-", 1) for name in distributions if name.endswith(".dist-info")
+    )
+    assert bundled["boto3"] == pins["boto3"] and bundled["botocore"] == pins["botocore"], bundled
+
+
 def test_template_has_one_function_per_operation_with_the_stage_settings(package: Path) -> None:
     from chalicelib.api.operations import OPERATIONS
 
