@@ -27,11 +27,11 @@ from chalicelib.core.ports.search import (
     ScoredChunk,
     StoredChunk,
 )
+from chalicelib.search.embedded.chunk_cache import ChunkCache
 from chalicelib.search.embedded.dense import DenseMatrix, serve_on_one_blas_thread
 from chalicelib.search.embedded.locks import CollectionLock
 from chalicelib.search.embedded.sparse import SparseIndex
 from chalicelib.search.embedded.store import SqliteStore
-from chalicelib.search.embedded.texts import ChunkTexts
 
 
 @dataclass(slots=True)
@@ -51,7 +51,7 @@ class EmbeddedBackend:
         serve_on_one_blas_thread()
         self._directory = directory
         self._store = SqliteStore(directory / "sift.db")
-        self._texts = ChunkTexts(self._store.texts_by_key)
+        self._chunks = ChunkCache()
         self._sparse: dict[str, SparseIndex] = {}
         self._dense: dict[str, _DenseSnapshot] = {}
         self._locks: dict[str, CollectionLock] = {}
@@ -141,22 +141,25 @@ class EmbeddedBackend:
         )
 
     def _stored_chunks(self, collection: str, snapshot: _DenseSnapshot, keys: list[int]) -> dict[int, StoredChunk]:
-        """The hits as chunks: ids, position and metadata from the snapshot, texts from the text cache. A key the
-        snapshot or SQLite no longer has (written away by another process since) is left out, as is its hit."""
-        if not keys:
-            return {}
-        texts = self._texts.get(collection, snapshot.generation, keys)
-        row_keys = snapshot.matrix.keys
-        rows = np.searchsorted(row_keys, keys)
-        chunks: dict[int, StoredChunk] = {}
-        for key, row in zip(keys, rows.tolist(), strict=True):
-            text = texts.get(key)
-            if text is None or row >= len(row_keys) or row_keys[row] != key:
-                continue
-            chunk_id, doc_id, position = snapshot.identities[row]
-            # Read-only: the snapshot's metadata is shared by every request until the collection changes.
-            chunks[key] = StoredChunk(chunk_id, doc_id, position, text, MappingProxyType(snapshot.metadata[row]))
-        return chunks
+        """The hits as chunks, from the chunk cache or built: ids, position and metadata from the snapshot, the text
+        from SQLite. A key the snapshot or SQLite no longer has (written away by another process since) is left out,
+        as is its hit."""
+
+        def build(missing: Sequence[int]) -> dict[int, StoredChunk]:
+            texts = self._store.texts_by_key(missing)
+            row_keys = snapshot.matrix.keys
+            rows = np.searchsorted(row_keys, missing)
+            built: dict[int, StoredChunk] = {}
+            for key, row in zip(missing, rows.tolist(), strict=True):
+                text = texts.get(key)
+                if text is None or row >= len(row_keys) or row_keys[row] != key:
+                    continue
+                chunk_id, doc_id, position = snapshot.identities[row]
+                # Read-only: the snapshot's metadata is shared by every request until the collection changes.
+                built[key] = StoredChunk(chunk_id, doc_id, position, text, MappingProxyType(snapshot.metadata[row]))
+            return built
+
+        return self._chunks.get(collection, snapshot.generation, keys, build) if keys else {}
 
     # derived indexes ---------------------------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""The embedded backend's chunk cache: a recalled chunk is built once until its collection changes, within a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from chalicelib.core.ports.search import ChunkRecord, RecallQuery, StoredChunk
+from chalicelib.search.embedded.backend import EmbeddedBackend
+from chalicelib.search.embedded.chunk_cache import ChunkCache
+from tests.contract.test_backend_contract import document
+
+
+class CountingBuilds:
+    def __init__(self, texts: dict[int, str]) -> None:
+        self.texts = texts
+        self.builds: list[list[int]] = []
+
+    def __call__(self, keys: Sequence[int]) -> dict[int, StoredChunk]:
+        self.builds.append(list(keys))
+        return {key: StoredChunk(f"c{key}", "d", key, self.texts[key], {}) for key in keys if key in self.texts}
+
+
+def texts(found: dict[int, StoredChunk]) -> dict[int, str]:
+    return {key: chunk.text for key, chunk in found.items()}
+
+
+def test_a_chunk_is_built_once_and_a_missing_key_is_left_out() -> None:
+    source = CountingBuilds({1: "one", 2: "two"})
+    cache = ChunkCache()
+    assert texts(cache.get("c", 5, [1, 2, 3], source)) == {1: "one", 2: "two"}
+    again = cache.get("c", 5, [2, 1], source)
+    assert texts(again) == {2: "two", 1: "one"} and source.builds == [[1, 2, 3]]
+    assert cache.get("c", 5, [1], source)[1] is again[1]  # the same object, not a copy
+    assert cache.get("c", 5, [3], source) == {} and source.builds[-1] == [3]  # a missing key is never cached
+
+
+def test_a_new_generation_drops_the_collections_chunks_only() -> None:
+    source = CountingBuilds({1: "one"})
+    cache = ChunkCache()
+    cache.get("a", 1, [1], source)
+    cache.get("b", 1, [1], source)
+    source.texts[1] = "rewritten"
+    assert texts(cache.get("a", 2, [1], source)) == {1: "rewritten"}
+    assert texts(cache.get("b", 1, [1], source)) == {1: "one"}
+    assert len(source.builds) == 3
+
+
+def test_the_budget_evicts_the_least_recently_used() -> None:
+    source = CountingBuilds({key: "x" * 10 for key in range(5)})
+    cache = ChunkCache(budget_chars=30)
+    cache.get("c", 1, [0, 1, 2], source)
+    cache.get("c", 1, [0], source)  # 0 is now the most recent
+    cache.get("c", 1, [3], source)  # over budget: 1 goes
+    source.builds.clear()
+    cache.get("c", 1, [0, 2, 3], source)
+    assert source.builds == []
+    cache.get("c", 1, [1], source)
+    assert source.builds == [[1]]
+
+
+def test_recall_sees_a_rewrite_made_through_another_backend(tmp_path: Path) -> None:
+    """Two backends on one directory (two processes, in effect): a chunk rewritten by one is read anew by the other."""
+    reader, writer = EmbeddedBackend(tmp_path), EmbeddedBackend(tmp_path)
+    reader.create_collection("c", 2)
+
+    def write(text: str) -> None:
+        writer.upsert_documents("c", [(document("d"), [ChunkRecord("d_0", "d", 0, text, text, [1.0, 0.0], {"k": 1})])])
+
+    write("first words")
+    assert [hit.chunk.text for hit in reader.recall("c", RecallQuery("words", [1.0, 0.0], 5, 5)).dense] == ["first words"]
+    write("second words")
+    recalled = reader.recall("c", RecallQuery("words", [1.0, 0.0], 5, 5))
+    assert [hit.chunk.text for hit in recalled.dense] == [hit.chunk.text for hit in recalled.sparse] == ["second words"]
+    assert dict(recalled.dense[0].chunk.metadata) == {"k": 1}
