@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,3 +74,13 @@ def test_recall_sees_a_rewrite_made_through_another_backend(tmp_path: Path) -> N
     recalled = reader.recall("c", RecallQuery("words", [1.0, 0.0], 5, 5))
     assert [hit.chunk.text for hit in recalled.dense] == [hit.chunk.text for hit in recalled.sparse] == ["second words"]
     assert dict(recalled.dense[0].chunk.metadata) == {"k": 1}
+
+
+def test_a_sparse_index_deleted_under_a_running_backend_is_rebuilt_on_the_next_recall(tmp_path: Path) -> None:
+    backend = EmbeddedBackend(tmp_path)
+    backend.create_collection("c", 2)
+    backend.upsert_documents("c", [(document("d"), [ChunkRecord("d_0", "d", 0, "tent", "tent", [1.0, 0.0], {})])])
+    assert [hit.chunk.text for hit in backend.recall("c", RecallQuery("tent", None, 0, 5)).sparse] == ["tent"]
+    shutil.rmtree(tmp_path / "tantivy")
+    assert [hit.chunk.text for hit in backend.recall("c", RecallQuery("tent", None, 0, 5)).sparse] == ["tent"]
+    assert (tmp_path / "tantivy").is_dir()

@@ -189,11 +189,15 @@ class EmbeddedBackend:
 
     def _synced_sparse(self, collection: str) -> SparseIndex:
         sparse = self._sparse_index(collection)
-        if sparse.generation != self._store.generation(collection):
+        current = self._store.generation(collection)
+        if sparse.reflects(current):  # SQLite's generation only grows, and the marker follows it: nothing to read
+            return sparse
+        if sparse.generation != current:
             with self._lock(collection).held():
                 generation, rows = self._store.text_rows(collection)
                 if sparse.generation != generation:
                     sparse.rebuild(rows, generation)
+        sparse.reload_if_moved()
         return sparse
 
     def _sparse_index(self, collection: str) -> SparseIndex:

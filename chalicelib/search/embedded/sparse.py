@@ -90,8 +90,21 @@ class SparseIndex:
         self._mark(generation)
         self._loaded = generation
 
+    def reflects(self, generation: int) -> bool:
+        """Whether this instance's searcher already reflects ``generation``: the common case, answered with one stat
+        and no read (the marker's existence: a deleted index directory must be rebuilt, not searched from memory)."""
+        return self._loaded == generation and (self._directory / _GENERATION_FILE).exists()
+
+    def reload_if_moved(self) -> None:
+        """Reload the searcher when the on-disk index moved past what it reflects (another process rebuilt it)."""
+        marker = self.generation
+        if marker != self._loaded:
+            self._index.reload()
+            self._loaded = marker
+
     def search(self, text: str, k: int, allowed_keys: Sequence[int] | None = None) -> list[tuple[int, float]]:
-        """Top-``k`` ``(key, bm25)`` pairs, best first; ``allowed_keys`` restricts the candidates (a filter)."""
+        """Top-``k`` ``(key, bm25)`` pairs, best first; ``allowed_keys`` restricts the candidates (a filter). Callers
+        bring the searcher up to date first (``reflects``, ``reload_if_moved``)."""
         terms = analyze(text)
         if k <= 0 or not terms or (allowed_keys is not None and len(allowed_keys) == 0):
             return []
@@ -104,10 +117,6 @@ class SparseIndex:
                 tantivy.Query.term_set_query(self._schema, _KEY, list(allowed_keys)), 0.0
             )
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, restriction)])
-        marker = self.generation
-        if marker != self._loaded:
-            self._index.reload()
-            self._loaded = marker
         searcher = self._index.searcher()
         hits = searcher.search(query, k).hits
         return [(searcher.doc(address)[_KEY][0], float(score)) for score, address in hits]
