@@ -73,7 +73,9 @@ def build_bundle(dataset: Dataset, embedder: str) -> Bundle:
     knowledge_base = service.get(quality.WORKSPACE, index_id)
     # The embedded backend's store of record (``build_backend``: ``<data dir>/search/sift.db``), read-only here.
     store = SqliteStore(quality.CACHE / "index" / "search" / "sift.db")
-    _, rows = store.chunk_rows(knowledge_base.collection)
+    collection = knowledge_base.collection
+    columns = store.chunk_columns(collection, store.dimension(collection) or 0, store.image_dimension(collection))
+    _, rows = store.text_rows(collection)  # (key, doc_id, search_text), in the same ascending key order
     if not rows:
         raise RuntimeError(f"{index_id} has no chunks in {quality.CACHE}")
     model = build_embedder(Settings(embedder=embedder, embedding_cache=quality.CACHE / "embeddings.db"))
@@ -83,10 +85,10 @@ def build_bundle(dataset: Dataset, embedder: str) -> Bundle:
         dataset=dataset.name,
         embedder=embedder,
         model=model.name,
-        keys=np.asarray([row.key for row in rows], dtype=np.int64),
-        doc_ids=[str(row.metadata["doc_id"]) for row in rows],
-        texts=[row.search_text for row in rows],
-        vectors=np.vstack([row.vector for row in rows]).astype(np.float32, copy=False),
+        keys=columns.keys,
+        doc_ids=[doc_id for _, doc_id, _ in rows],
+        texts=[search_text for _, _, search_text in rows],
+        vectors=columns.vectors,
         documents=[(doc_id, title, text) for doc_id, (title, text, _) in dataset.corpus.items()],
         query_ids=[query.query_id for query in queries],
         query_texts=[query.text for query in queries],

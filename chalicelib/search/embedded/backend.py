@@ -169,20 +169,16 @@ class EmbeddedBackend:
         if snapshot is not None and snapshot.generation == generation:
             return snapshot
         with self._lock(collection).held_in_process():
-            generation, rows = self._store.chunk_rows(collection)
-            dimension = self._store.dimension(collection) or 0
-            image_rows = [index for index, row in enumerate(rows) if row.image_vector is not None]
+            columns = self._store.chunk_columns(
+                collection, self._store.dimension(collection) or 0, self._store.image_dimension(collection)
+            )
             snapshot = _DenseSnapshot(
-                generation,
-                DenseMatrix.build([row.key for row in rows], [row.vector for row in rows], dimension),
-                [row.metadata for row in rows],
-                [(row.chunk_id, row.doc_id, row.position) for row in rows],
-                DenseMatrix.build(
-                    [rows[index].key for index in image_rows],
-                    [rows[index].image_vector for index in image_rows],  # type: ignore[misc]
-                    self._store.image_dimension(collection),
-                ),
-                np.asarray(image_rows, dtype=np.int64),
+                columns.generation,
+                DenseMatrix.from_matrix(columns.keys, columns.vectors),
+                columns.metadata,
+                columns.identities,
+                DenseMatrix.from_matrix(columns.keys[columns.image_rows], columns.image_vectors),
+                columns.image_rows,
             )
             self._dense[collection] = snapshot
         return snapshot

@@ -34,12 +34,16 @@ class DenseMatrix:
     def build(cls, keys: Sequence[int], vectors: Sequence[np.ndarray], dimension: int) -> DenseMatrix:
         if not keys:
             return cls(np.zeros(0, dtype=np.int64), np.zeros((0, dimension), dtype=np.float32))
-        matrix = normalise_rows(np.vstack(vectors).astype(np.float32, copy=False))
-        key_array = np.asarray(keys, dtype=np.int64)
-        if len(key_array) < IVF_MIN_ROWS:
-            return cls(key_array, matrix)
+        return cls.from_matrix(np.asarray(keys, dtype=np.int64), np.vstack(vectors).astype(np.float32, copy=False))
+
+    @classmethod
+    def from_matrix(cls, keys: np.ndarray, matrix: np.ndarray) -> DenseMatrix:
+        """Over ``matrix`` itself (float32, one row per key), normalised in place; indexed from IVF_MIN_ROWS rows."""
+        matrix = normalise_rows(matrix)
+        if len(keys) < IVF_MIN_ROWS:
+            return cls(keys, matrix)
         lists = InvertedLists.build(matrix)
-        return cls(key_array, lists.vectors, lists)
+        return cls(keys, lists.vectors, lists)
 
     def search(self, query: Sequence[float], k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-``k`` ``(key, cosine)`` pairs, best first, among the rows where ``mask`` is true."""

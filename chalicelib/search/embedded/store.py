@@ -64,19 +64,22 @@ INSERT OR IGNORE INTO counters VALUES ('generation', 0);
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkRow:
-    """A chunk as the derived indexes need it: its integer key and identity, the text to analyse, its vectors and
-    metadata."""
+@dataclass(slots=True)
+class ChunkColumns:
+    """Every chunk of a collection as the derived dense indexes need it, column by column, in ascending key order:
+    the vectors in one float32 matrix (read straight into it: no per-row arrays), the ids, positions and metadata."""
 
-    key: int
-    chunk_id: str
-    doc_id: str
-    position: int
-    search_text: str
-    vector: np.ndarray
-    metadata: dict[str, Any]
-    image_vector: np.ndarray | None = None
+    generation: int
+    keys: np.ndarray  # int64 (n,)
+    vectors: np.ndarray  # float32 (n, dimension), as stored (not normalised)
+    identities: list[tuple[str, str, int]]  # chunk id, document id, position
+    metadata: list[dict[str, Any]]
+    image_rows: np.ndarray  # int64: the rows that carry an image vector
+    image_vectors: np.ndarray  # float32 (len(image_rows), image dimension)
+
+
+# Rows fetched from SQLite per step while a snapshot is read: bounds the blobs held at once.
+_SNAPSHOT_FETCH_ROWS = 4096
 
 
 class SqliteStore:
@@ -214,22 +217,40 @@ class SqliteStore:
         )
         return np.frombuffer(rows[0][0], dtype=np.float32).tolist() if rows else None
 
-    def chunk_rows(self, collection: str) -> tuple[int, list[ChunkRow]]:
-        """Every chunk of the collection with the generation it was read at (one consistent snapshot)."""
+    def chunk_columns(self, collection: str, dimension: int, image_dimension: int) -> ChunkColumns:
+        """Every chunk of the collection, with the generation it was read at (one consistent snapshot). At a million
+        384-dimensional chunks the matrix is 1.5 GB: it is filled as rows arrive rather than built from a list of
+        per-row blobs, which would hold the vectors twice."""
         with self._lock:
             generation = self.generation(collection)
-            rows = self._connection.execute(
-                "SELECT id, chunk_id, doc_id, position, search_text, vector, metadata, image_vector FROM chunks"
+            count = self._connection.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,))
+            total = int(count.fetchone()[0])
+            keys = np.empty(total, dtype=np.int64)
+            vectors = np.empty((total, dimension), dtype=np.float32)
+            identities: list[tuple[str, str, int]] = []
+            metadata: list[dict[str, Any]] = []
+            image_rows: list[int] = []
+            image_blobs: list[bytes] = []
+            cursor = self._connection.execute(
+                "SELECT id, chunk_id, doc_id, position, vector, metadata, image_vector FROM chunks"
                 " WHERE collection = ? ORDER BY id",
                 (collection,),
-            ).fetchall()
-        return generation, [
-            ChunkRow(
-                key, chunk_id, doc_id, position, text, np.frombuffer(blob, dtype=np.float32), json.loads(metadata),
-                None if image_blob is None else np.frombuffer(image_blob, dtype=np.float32),
             )
-            for key, chunk_id, doc_id, position, text, blob, metadata, image_blob in rows
-        ]
+            row = 0
+            while batch := cursor.fetchmany(_SNAPSHOT_FETCH_ROWS):
+                for key, chunk_id, doc_id, position, blob, meta, image_blob in batch:
+                    keys[row] = key
+                    vectors[row] = np.frombuffer(blob, dtype=np.float32)
+                    identities.append((chunk_id, doc_id, position))
+                    metadata.append(json.loads(meta))
+                    if image_blob is not None:
+                        image_rows.append(row)
+                        image_blobs.append(image_blob)
+                    row += 1
+        images = np.frombuffer(b"".join(image_blobs), dtype=np.float32).reshape(len(image_blobs), image_dimension)
+        return ChunkColumns(
+            generation, keys[:row], vectors[:row], identities, metadata, np.asarray(image_rows, dtype=np.int64), images,
+        )
 
     def text_rows(self, collection: str, doc_ids: Sequence[str] | None = None) -> tuple[int, list[tuple[int, str, str]]]:
         """``(key, doc_id, search_text)`` of every chunk (or of ``doc_ids``' chunks), with the generation read."""
