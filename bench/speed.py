@@ -340,7 +340,8 @@ def _sections(raw: str) -> list[str]:
     return [name for name in SECTIONS if name in chosen]
 
 
-def _load_line(when: str, state: dict[str, Any]) -> str:
+def load_line(when: str, state: dict[str, Any]) -> str:
+    """The machine's load, as every benchmark prints it at its start and end."""
     one, five, fifteen = state["loadavg"]
     return f"machine at {when}: {state['cpu_count']} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sections: list[str] = args.sections
     start = machine()
-    print(_load_line("start", start), flush=True)
+    print(load_line("start", start), flush=True)
     dataset = load(args.dataset)
     queries = [query.text for query in dataset.queries]
     results: dict[str, Any] = {}
@@ -420,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for line in lines:
         print(line)
-    print(_load_line("end", end))
+    print(load_line("end", end))
     if args.json:
         print(json.dumps({"dataset": dataset.name, "machine": {"start": start, "end": end}, "results": results}))
     return 0

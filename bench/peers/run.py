@@ -20,7 +20,7 @@ from typing import Any
 from bench.beir import load
 from bench.peers import engines
 from bench.peers.data import LEG_TOP_K, TOP_N, Bundle, build_bundle
-from bench.speed import machine, percentiles, probe_failure, time_each
+from bench.speed import load_line, machine, percentiles, probe_failure, time_each
 
 ENGINES = ("floor", "sift", "lancedb", "qdrant", "haystack")
 ROOT = Path(__file__).resolve().parents[2]  # where the workers run ``python -m bench.peers``
@@ -128,11 +128,6 @@ def table(reports: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _load_line(when: str, state: dict[str, Any]) -> str:
-    one, five, fifteen = state["loadavg"]
-    return f"machine at {when}: {state['cpu_count']} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
-
-
 def _engines(raw: str) -> list[str]:
     chosen = [name.strip() for name in raw.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in ENGINES]
@@ -167,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dataset is required")
 
     start = machine()
-    print(_load_line("start", start), flush=True)
+    print(load_line("start", start), flush=True)
     dataset = load(args.dataset)
     bundle = build_bundle(dataset, args.embedder)
     print(f"{dataset.name}: {len(bundle.texts)} chunks of {len(bundle.documents)} documents, "
@@ -192,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     for report in reports:
         for line in report.get("profile", []):
             print(f"  {line}")
-    print(_load_line("end", end))
+    print(load_line("end", end))
     if args.json:
         print(json.dumps({"dataset": dataset.name, "embedder": args.embedder, "model": bundle.model,
                           "chunks": len(bundle.texts), "queries": len(bundle.query_texts),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.scale import synth, workers
-from bench.speed import machine, probe_failure
+from bench.speed import load_line, machine, probe_failure
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ("floor", "lancedb", "qdrant", "haystack")
@@ -159,11 +159,6 @@ def tables(reports: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _load_line(when: str, state: dict[str, Any]) -> str:
-    one, five, fifteen = state["loadavg"]
-    return f"machine at {when}: {state['cpu_count']} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.scale import __doc__ as description
 
@@ -196,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     start = machine()
-    print(_load_line("start", start), flush=True)
+    print(load_line("start", start), flush=True)
     material = synth.build_material(args.dataset, args.vectors, args.cache)
     reports: list[dict[str, Any]] = []
     previous_peers: dict[str, dict[str, Any]] = {}
@@ -214,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for report in reports:
         for line in report.get("serve", {}).get("profile", []):
             print(f"  {line}")
-    print(_load_line("end", end))
+    print(load_line("end", end))
     if args.json:
         print(json.dumps({"dataset": str(args.dataset), "vectors": args.vectors, "dimension": synth.DIMENSION,
                           "queries": len(material.query_texts), "machine": {"start": start, "end": end},
