@@ -6,6 +6,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from chalicelib.core.ports.search import ChunkRecord, RecallQuery, StoredChunk
 from chalicelib.search.embedded.backend import EmbeddedBackend
 from chalicelib.search.embedded.chunk_cache import ChunkCache
@@ -84,3 +86,35 @@ def test_a_sparse_index_deleted_under_a_running_backend_is_rebuilt_on_the_next_r
     shutil.rmtree(tmp_path / "tantivy")
     assert [hit.chunk.text for hit in backend.recall("c", RecallQuery("tent", None, 0, 5)).sparse] == ["tent"]
     assert (tmp_path / "tantivy").is_dir()
+
+
+def test_a_filter_is_evaluated_once_per_snapshot_and_again_after_a_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.core.filters import Equals, all_of
+    from chalicelib.search.embedded import backend as embedded
+
+    calls: list[int] = []
+    real = embedded.matches
+    monkeypatch.setattr(embedded, "matches", lambda group, item: calls.append(1) or real(group, item))
+    store = EmbeddedBackend(tmp_path)
+    store.create_collection("c", 2)
+
+    def write(doc: str, year: int | bool) -> None:
+        chunk = ChunkRecord(f"{doc}_0", doc, 0, "tent", "tent", [1.0, 0.0], {"year": year})
+        store.upsert_documents("c", [(document(doc), [chunk])])
+
+    write("a", 2024)
+    write("b", True)
+    write("d", 1)
+
+    def kept(value: int | bool) -> list[str]:
+        recalled = store.recall("c", RecallQuery("tent", [1.0, 0.0], 5, 5, all_of(Equals("year", value))))
+        return sorted(hit.chunk.doc_id for hit in recalled.dense)
+
+    assert kept(2024) == ["a"] and len(calls) == 3
+    assert kept(2024) == ["a"] and len(calls) == 3  # the same filter on the same snapshot: the cached mask
+    # Equals(year, 1) == Equals(year, True) as dataclasses, yet they keep different chunks: never one mask.
+    assert kept(1) == ["d"] and kept(True) == ["b"] and len(calls) == 9
+    write("e", 2024)  # a new generation: a new snapshot, its masks evaluated anew
+    assert kept(2024) == ["a", "e"] and len(calls) == 13
