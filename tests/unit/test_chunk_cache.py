@@ -118,3 +118,30 @@ def test_a_filter_is_evaluated_once_per_snapshot_and_again_after_a_write(
     assert kept(1) == ["d"] and kept(True) == ["b"] and len(calls) == 9
     write("e", 2024)  # a new generation: a new snapshot, its masks evaluated anew
     assert kept(2024) == ["a", "e"] and len(calls) == 13
+
+
+def test_a_snapshot_read_is_one_consistent_view_while_another_process_writes(tmp_path: Path) -> None:
+    """Rows another connection commits between the snapshot's count and its rows are not in it (nor do they
+    overflow the matrix sized by that count)."""
+    from chalicelib.search.embedded.store import SqliteStore
+
+    reader, writer = SqliteStore(tmp_path / "sift.db"), SqliteStore(tmp_path / "sift.db")
+    reader.create_collection("c", 2)
+
+    def chunk(doc: str) -> ChunkRecord:
+        return ChunkRecord(f"{doc}_0", doc, 0, doc, doc, [1.0, 0.0], {})
+
+    writer.upsert_document("c", document("a"), [chunk("a")])
+    written: list[str] = []
+
+    def write_once(statement: str) -> None:
+        if statement.startswith("SELECT id, chunk_id") and not written:
+            written.append("b")
+            writer.upsert_document("c", document("b"), [chunk("b")])
+
+    reader._connection.set_trace_callback(write_once)
+    columns = reader.chunk_columns("c", 2, 0)
+    reader._connection.set_trace_callback(None)
+    assert written == ["b"]
+    assert [doc_id for _, doc_id, _ in columns.identities] == ["a"] and len(columns.keys) == 1
+    assert columns.generation == reader.generation("c") - 1  # the generation of the rows it holds, not the newer one

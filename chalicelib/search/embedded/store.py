@@ -107,6 +107,17 @@ class SqliteStore:
                 raise
             self._connection.execute("COMMIT")
 
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every statement inside sees the same state of the file, whatever another process
+        commits meanwhile (WAL), so a count and the rows it counted agree."""
+        with self._lock:
+            self._connection.execute("BEGIN")
+            try:
+                yield self._connection
+            finally:
+                self._connection.execute("COMMIT")
+
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._connection.execute(sql, parameters).fetchall()
@@ -222,7 +233,7 @@ class SqliteStore:
         """Every chunk of the collection, with the generation it was read at (one consistent snapshot). At a million
         384-dimensional chunks the matrix is 1.5 GB: it is filled as rows arrive rather than built from a list of
         per-row blobs, which would hold the vectors twice."""
-        with self._lock:
+        with self._read_snapshot():
             generation = self.generation(collection)
             count = self._connection.execute("SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,))
             total = int(count.fetchone()[0])
