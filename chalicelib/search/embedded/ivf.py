@@ -57,19 +57,17 @@ class InvertedLists:
         """Top-``k`` ``(original rows, scores)`` among the probed lists' rows that pass ``mask`` (in original row
         order), best first; None when they hold fewer than ``k`` such rows (the caller searches exactly)."""
         nearest = np.argpartition(-(self.centroids @ query), self.nprobe - 1)[: self.nprobe]
-        positions = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in np.sort(nearest)])
-        scores = np.concatenate([
-            self.vectors[self.offsets[i]:self.offsets[i + 1]] @ query for i in np.sort(nearest)
-        ])
-        rows = self.order[positions]
+        spans = [(int(self.offsets[i]), int(self.offsets[i + 1])) for i in np.sort(nearest)]
+        positions = np.concatenate([np.arange(start, end) for start, end in spans])
+        scores = np.concatenate([self.vectors[start:end] @ query for start, end in spans])
         if mask is not None:
-            passing = mask[rows]
-            rows, scores = rows[passing], scores[passing]
-        if len(rows) < k:
+            passing = mask[self.order[positions]]
+            positions, scores = positions[passing], scores[passing]
+        if len(positions) < k:
             return None
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(positions) else np.arange(len(positions))
         top = top[np.argsort(-scores[top], kind="stable")]
-        return rows[top], scores[top]
+        return self.order[positions[top]], scores[top]  # original rows only for the k kept
 
 
 def probes_for(nlist: int) -> int:
