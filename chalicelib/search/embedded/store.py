@@ -271,7 +271,7 @@ class SqliteStore:
         if doc_ids is not None:
             sql += f" AND doc_id IN ({','.join('?' * len(doc_ids))})"
             parameters.extend(doc_ids)
-        with self._lock:
+        with self._read_snapshot():  # the generation of exactly these rows (the sparse index is marked with it)
             generation = self.generation(collection)
             rows = self._connection.execute(sql + " ORDER BY id", parameters).fetchall()
         return generation, rows
