@@ -174,13 +174,9 @@ def playground_asset(Asset: str) -> Response:
 def _playground(name: str, path: str) -> Response:
     from chalicelib import playground
 
-    request = app.current_request
-    assert request is not None
     found = playground.asset(name) if playground.enabled() else None
     if found is None:
-        return _respond(refuse_route(method=request.method, path=path, allowed=(),
-                                     request_id=(request.context or {}).get("requestId"),
-                                     host=request.headers.get("host", "")))
+        return _refused(path)
     body, content_type = found
     return Response(body=body, status_code=200, headers={"Content-Type": content_type, **playground.HEADERS})
 
@@ -191,14 +187,20 @@ def openapi_document() -> Response:
     local stage only (SIFT_OPENAPI); off, it answers as an unknown path does."""
     from chalicelib.api import openapi
 
-    request = app.current_request
-    assert request is not None
     if not openapi.enabled():
-        return _respond(refuse_route(method=request.method, path="/openapi.json", allowed=(),
-                                     request_id=(request.context or {}).get("requestId"),
-                                     host=request.headers.get("host", "")))
+        return _refused("/openapi.json")
     return Response(body=openapi.document_json(), status_code=200,
                     headers={"Content-Type": "application/json; charset=utf-8"})
+
+
+def _refused(path: str, allowed: tuple[str, ...] = ()) -> Response:
+    """The current request refused in the envelope (``refuse_route``): 405 when ``allowed`` names the path's methods,
+    404 as for an unknown path when it is empty."""
+    request = app.current_request
+    assert request is not None
+    return _respond(refuse_route(method=request.method, path=path, allowed=allowed,
+                                 request_id=(request.context or {}).get("requestId"),
+                                 host=request.headers.get("host", "")))
 
 
 def _refusal(name: str, allowed: tuple[str, ...]) -> Any:
@@ -210,10 +212,7 @@ def _refusal(name: str, allowed: tuple[str, ...]) -> Any:
         if not allowed:  # a catch-all route: the path as sent says more to the caller than the route's template
             for parameter, value in (request.uri_params or {}).items():
                 path = path.replace(f"{{{parameter}}}", value)
-        result = refuse_route(method=request.method, path=path, allowed=allowed,
-                              request_id=(request.context or {}).get("requestId"),
-                              host=request.headers.get("host", ""))
-        response = _respond(result)
+        response = _refused(path, allowed)
         if allowed:
             response.headers["Allow"] = ", ".join(allowed)
         return response
