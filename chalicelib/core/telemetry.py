@@ -9,8 +9,11 @@ in-process caller opens around its request (``indexed_documents_to``: the ``sift
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
+
+Sink = TypeVar("Sink")
 
 StageTimingsSink = Callable[[Mapping[str, float]], None]
 
@@ -23,13 +26,18 @@ _indexed_documents: ContextVar[IndexedDocumentSink | None] = ContextVar("sift_in
 
 
 @contextmanager
-def stage_timings_to(sink: StageTimingsSink) -> Iterator[None]:
-    """Send the stage timings reported in this context (this request) to ``sink``."""
-    token = _stage_timings.set(sink)
+def _sink_in_scope(variable: ContextVar[Sink | None], sink: Sink) -> Iterator[None]:
+    """``sink`` receives what is reported to ``variable`` in this context, until the block ends."""
+    token = variable.set(sink)
     try:
         yield
     finally:
-        _stage_timings.reset(token)
+        variable.reset(token)
+
+
+def stage_timings_to(sink: StageTimingsSink) -> AbstractContextManager[None]:
+    """Send the stage timings reported in this context (this request) to ``sink``."""
+    return _sink_in_scope(_stage_timings, sink)
 
 
 def record_stage_timings(timings: Mapping[str, float]) -> None:
@@ -39,14 +47,9 @@ def record_stage_timings(timings: Mapping[str, float]) -> None:
         sink(timings)
 
 
-@contextmanager
-def indexed_documents_to(sink: IndexedDocumentSink) -> Iterator[None]:
+def indexed_documents_to(sink: IndexedDocumentSink) -> AbstractContextManager[None]:
     """Send each document the indexer settles in this context (this thread: an in-process job) to ``sink``."""
-    token = _indexed_documents.set(sink)
-    try:
-        yield
-    finally:
-        _indexed_documents.reset(token)
+    return _sink_in_scope(_indexed_documents, sink)
 
 
 def record_indexed_document(doc_id: str, status: str, chunks: int) -> None:
