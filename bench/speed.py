@@ -276,16 +276,23 @@ def run_probe(dataset_dir: Path, embedder: str, threads: int, *, chunks: int, qu
         completed = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {**base, "status": "error", "error": f"the probe did not finish in {timeout:.0f} s"}
-    for line in reversed(completed.stdout.splitlines()):
+    reported = last_json_line(completed.stdout)
+    if reported is None:
+        return {**base, "status": "error", "error": probe_failure(completed)}
+    if completed.returncode != 0 and reported.get("status") == "ok":
+        return {**reported, "status": "error", "error": f"exit code {completed.returncode}"}
+    return reported
+
+
+def last_json_line(stdout: str) -> dict[str, Any] | None:
+    """The last line of a worker's output that parses as a JSON object (its report), or None."""
+    for line in reversed(stdout.splitlines()):
         if line.startswith("{"):
             try:
-                reported: dict[str, Any] = json.loads(line)
+                return json.loads(line)  # type: ignore[no-any-return]
             except ValueError:
                 continue
-            if completed.returncode != 0 and reported.get("status") == "ok":
-                return {**reported, "status": "error", "error": f"exit code {completed.returncode}"}
-            return reported
-    return {**base, "status": "error", "error": probe_failure(completed)}
+    return None
 
 
 def probe_failure(completed: subprocess.CompletedProcess[str]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from bench.beir import load
 from bench.peers import engines
 from bench.peers.data import LEG_TOP_K, TOP_N, Bundle, build_bundle
-from bench.speed import load_line, machine, percentiles, probe_failure, time_each
+from bench.speed import last_json_line, load_line, machine, percentiles, probe_failure, time_each
 
 ENGINES = ("floor", "sift", "lancedb", "qdrant", "haystack")
 ROOT = Path(__file__).resolve().parents[2]  # where the workers run ``python -m bench.peers``
@@ -101,13 +101,8 @@ def run_worker(name: str, bundle_path: Path, *, profile: int = 0,
                                    env=environment)
     except subprocess.TimeoutExpired:
         return {"engine": name, "status": "error", "reason": f"did not finish in {timeout:.0f} s"}
-    for line in reversed(completed.stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)  # type: ignore[no-any-return]
-            except ValueError:
-                continue
-    return {"engine": name, "status": "error", "reason": probe_failure(completed)}
+    reported = last_json_line(completed.stdout)
+    return reported if reported is not None else {"engine": name, "status": "error", "reason": probe_failure(completed)}
 
 
 def table(reports: list[dict[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.scale import synth, workers
-from bench.speed import load_line, machine, probe_failure
+from bench.speed import last_json_line, load_line, machine, probe_failure
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = ("floor", "lancedb", "qdrant", "haystack")
@@ -45,12 +45,9 @@ def step(arguments: list[str], timeout: float = STEP_TIMEOUT_S) -> dict[str, Any
                                    timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"status": "skipped", "reason": f"did not finish in {timeout:.0f} s (the limit)"}
-    for line in reversed(completed.stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)  # type: ignore[no-any-return]
-            except ValueError:
-                continue
+    reported = last_json_line(completed.stdout)
+    if reported is not None:
+        return reported
     completed.stderr = ""
     return {"status": "error", "reason": probe_failure(completed)}
 
