@@ -136,8 +136,7 @@ class Retriever:
             if query.explain:
                 per_text.append({c.chunk.chunk_id: c.score for c in found})
             timings.update({f"{stage}_{position}": value for stage, value in leg_timings.items()})
-        order = {chunk_id: index for index, chunk_id in enumerate(merged)}
-        ranked = sorted(merged, key=lambda chunk_id: (-totals[chunk_id], order[chunk_id]))
+        ranked = sorted(merged, key=totals.__getitem__, reverse=True)  # stable: ties keep first-seen order, as fuse
         candidates = [replace(merged[chunk_id], score=totals[chunk_id] / len(texts)) for chunk_id in ranked]
         chunks = self.finish(reranker, query, rerank_text, candidates, timings, recalls=recalls, per_text=per_text)
         result = RetrievalResult(chunks, rerank_text, timings)
